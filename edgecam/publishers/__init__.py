@@ -1,0 +1,1 @@
+"""Publishers: where frame updates, events and stats go (stdout, MQTT)."""

@@ -1,0 +1,1 @@
+"""Runtime: the pipeline threads, controls, thermal control, systemd integration."""

@@ -1,0 +1,1 @@
+"""Frame sources: picamera2, OpenCV (V4L2 / RTSP / files), image files."""

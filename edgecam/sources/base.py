@@ -1,0 +1,44 @@
+"""The frame-source seam: a Protocol and a registry of lazily imported implementations."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol, runtime_checkable
+
+from edgecam.domain import Frame
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """A camera-like producer of frames. Implementations are used from one capture thread."""
+
+    name: str
+
+    def open(self) -> None:
+        """Acquire the device / stream. Raises ``SourceError`` with a clear message on failure."""
+
+    def read(self, timeout: float) -> Frame | None:
+        """Block up to ``timeout`` s for the next frame; None on timeout.
+
+        Raises ``SourceError`` when the source has failed (the caller reopens with backoff) and
+        ``EOFError`` when a finite source (images played once, a video file) is exhausted.
+        """
+
+    def close(self) -> None:
+        """Release the device. Safe to call twice."""
+
+
+REGISTRY: dict[str, str] = {
+    "images": "edgecam.sources.images:ImageFolderSource",
+    "opencv": "edgecam.sources.opencv:OpenCVSource",
+    "picamera2": "edgecam.sources.picamera2:PiCamera2Source",
+}
+
+
+def load_source_class(name: str) -> type:
+    try:
+        target = REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
