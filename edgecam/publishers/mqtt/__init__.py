@@ -1,0 +1,1 @@
+"""MQTT publisher with Home Assistant discovery, spool and remote commands."""

@@ -1,0 +1,1 @@
+"""Tracking: IoU tracker, object lifecycle events, zones and masks."""
