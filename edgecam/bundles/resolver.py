@@ -1,0 +1,212 @@
+"""Resolve a model reference (CONTRACT §2) to checked files on disk.
+
+A reference is a bundle directory (``model.json`` inside), a ``.param`` path, or a known name.
+Known names are looked up in ``$EDGECAM_MODEL_DIR``, the user cache, ``../shared/models`` beside
+the repository, then downloaded from the pinned upstream URL.  Every file with a pinned sha256 is
+checked, and every model is validated structurally before ncnn sees it (ncnn segfaults on some
+malformed files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from edgecam.bundles.manifest import Manifest, infer_manifest, load_manifest, manifest_from_dict
+from edgecam.bundles.ncnnfile import ParamFile, parse_param, walk_bin
+from edgecam.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: Manifest
+    param_path: Path
+    bin_path: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+
+def known_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _known_dir().iterdir() if p.name.endswith(".json"))
+
+
+def _known_dir():
+    return resources.files("edgecam.known_models")
+
+
+def known_manifest(name: str) -> Manifest | None:
+    res = _known_dir() / f"{name}.json"
+    if not res.is_file():
+        return None
+    return manifest_from_dict(json.loads(res.read_text()), f"models/{name}.json")
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgecam" / "models"
+
+
+def search_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("EDGECAM_MODEL_DIR"):
+        dirs.append(Path(os.environ["EDGECAM_MODEL_DIR"]))
+    dirs.append(cache_dir())
+    dirs.append(REPO_ROOT.parent / "shared" / "models")
+    return dirs
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_sha(path: Path, expected: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ModelError(
+            f"{path}: sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…); the file is corrupt or "
+            "not the pinned model — delete it so it is fetched again, or fix the manifest's sha256"
+        )
+
+
+def _download(url: str, dest: Path, expected: str) -> None:
+    base = os.environ.get("EDGECAM_MODEL_URL_BASE")
+    if base:
+        url = base.rstrip("/") + "/" + dest.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s → %s", url, dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, out)
+        _check_sha(Path(tmp), expected)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise ModelError(
+            f"could not download {url} ({exc}); copy {dest.name} into {dest.parent} or set EDGECAM_MODEL_DIR"
+        ) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _resolve_known(name: str, manifest: Manifest) -> Bundle:
+    files = (manifest.param, manifest.bin)
+    for d in search_dirs():
+        paths = [d / f for f in files]
+        if not all(p.is_file() for p in paths):
+            continue
+        if d == cache_dir():
+            try:
+                for p in paths:
+                    _check_sha(p, manifest.sha256[p.name])
+            except ModelError as exc:
+                log.warning("%s; removing the cached copy and looking further", exc)
+                for p in paths:
+                    p.unlink(missing_ok=True)
+                continue
+        else:
+            for p in paths:
+                _check_sha(p, manifest.sha256[p.name])
+        return Bundle(manifest, paths[0], paths[1])
+    dest = cache_dir()
+    for f in files:
+        if f not in manifest.urls:
+            raise ModelError(f"model {name!r}: {f} not found in {', '.join(map(str, search_dirs()))} and no URL is pinned")
+        _download(manifest.urls[f], dest / f, manifest.sha256[f])
+    return Bundle(manifest, dest / files[0], dest / files[1])
+
+
+def _read_param(path: Path) -> ParamFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"{path}: .param file not found; check the model path") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a text .param file (binary .param is not supported); pass the text .param") from None
+    return parse_param(text, str(path))
+
+
+def resolve(ref: str | os.PathLike) -> Bundle:
+    """Resolve and sha256-check a model reference; raises ModelError (exit 2) with the fix."""
+    ref_s = str(ref)
+    path = Path(ref_s).expanduser()
+    if path.is_dir():
+        manifest = load_manifest(path / "model.json")
+        bundle = Bundle(manifest, path / manifest.param, path / manifest.bin)
+        for f, digest in manifest.sha256.items():
+            if not (path / f).is_file():
+                raise ModelError(f"{path / f}: missing from the bundle; re-copy the bundle directory")
+            _check_sha(path / f, digest)
+        return bundle
+    if ref_s.endswith(".param") or path.is_file():
+        if not path.is_file():
+            raise ModelError(f"{path}: model file not found; pass a bundle directory, a .param path or one of {', '.join(known_names())}")
+        bin_path = path.with_suffix(".bin")
+        side = path.with_suffix(".json")
+        if side.is_file():
+            manifest = load_manifest(side)
+            bundle = Bundle(manifest, path.parent / manifest.param, path.parent / manifest.bin)
+            for f, digest in manifest.sha256.items():
+                _check_sha(path.parent / f, digest)
+            return bundle
+        param = _read_param(path)
+        defaults = known_manifest("yolov5ss")
+        manifest = infer_manifest(param, path.name, bin_path.name, defaults)
+        return Bundle(manifest, path, bin_path)
+    known = known_manifest(ref_s) if "/" not in ref_s else None
+    if known is not None:
+        return _resolve_known(ref_s, known)
+    raise ModelError(
+        f"model {ref_s!r} not found: not a directory, .param file or known name ({', '.join(known_names())})"
+    )
+
+
+def validate(bundle: Bundle) -> ParamFile:
+    """Structural checks so ncnn never sees a malformed model: param parses, bin size matches, blobs exist."""
+    m = bundle.manifest
+    if not bundle.bin_path.is_file():
+        raise ModelError(f"{bundle.bin_path}: .bin weights file not found beside {bundle.param_path.name}")
+    param = _read_param(bundle.param_path)
+    data = bundle.bin_path.read_bytes()
+    try:
+        walk_bin(param, data, str(bundle.bin_path))
+    except NotImplementedError as exc:
+        log.warning("%s: cannot verify .bin size (layer type %s not modelled); loading anyway", bundle.bin_path, exc)
+    blobs = set(param.blobs)
+    for blob in (m.input, *(h.blob for h in m.outputs)):
+        if blob not in blobs:
+            raise ModelError(
+                f"{bundle.param_path}: blob {blob!r} named by the manifest does not exist in the graph; "
+                "fix the manifest's input/outputs"
+            )
+    want = None
+    for head in m.outputs:
+        want = len(head.anchors) * (5 + m.num_classes)
+        layer = param.producer(head.blob)
+        while layer is not None and layer.type in ("Permute", "Reshape"):
+            layer = param.producer(layer.bottoms[0])
+        if layer is None or layer.type != "Convolution" or layer.int(0) != want:
+            got = f"{layer.type} with {layer.int(0)} channels" if layer is not None else "nothing"
+            raise ModelError(
+                f"{bundle.param_path}: output {head.blob!r} is not a YOLOv5 head (expected a Convolution with "
+                f"{len(head.anchors)}×(5+{m.num_classes})={want} channels, found {got}); check the model and its classes"
+            )
+    return param

@@ -1,0 +1,231 @@
+"""Command line (CONTRACT §3). Exit 0 on success, 2 on usage/config/model errors, 1 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from edgecam import __version__
+from edgecam.errors import EdgecamError, UsageError
+
+log = logging.getLogger("edgecam")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return v
+
+
+def _unit_float(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return v
+
+
+def _size(text: str) -> int:
+    v = _positive_int(text)
+    if v % 32:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 32, got {v} (try {max(32, v // 32 * 32)})")
+    return v
+
+
+def _add_model_args(p: argparse.ArgumentParser, conf: bool = True) -> None:
+    p.add_argument("--model", default="yolov5ss", help="known name, bundle dir or .param path (default yolov5ss)")
+    p.add_argument("--size", type=_size, default=None, help="input size, multiple of 32 (default: the model's)")
+    p.add_argument("--threads", type=_positive_int, default=4, help="ncnn threads (default 4)")
+    p.add_argument("--powersave", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 little, 2 big cores")
+    p.add_argument("--no-fp16", action="store_true", help="disable fp16 storage/arithmetic")
+    if conf:
+        p.add_argument("--conf", type=_unit_float, default=0.45, help="score threshold (default 0.45)")
+        p.add_argument("--iou", type=_unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")
+        p.add_argument("--classes", default="", help="comma-separated labels to keep (default all)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="edgecam", description="Raspberry Pi camera smart sensor: ncnn YOLO → MQTT")
+    parser.add_argument("--version", action="version", version=f"edgecam {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("detect", help="detect objects in images")
+    _add_model_args(p)
+    p.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
+    p.add_argument("--annotate", metavar="DIR", type=Path, help="also write annotated JPEGs into DIR")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+
+    p = sub.add_parser("eval", help="COCO mAP on a YOLO-format dataset")
+    _add_model_args(p, conf=False)
+    p.add_argument("--conf", type=_unit_float, default=0.001, help="score threshold (default 0.001)")
+    p.add_argument("--iou", type=_unit_float, default=0.6, help="NMS IoU threshold (default 0.6)")
+    p.add_argument("dataset", type=Path, metavar="DATASET")
+
+    p = sub.add_parser("bench", help="benchmark inference (benchncnn-style) or the whole pipeline")
+    _add_model_args(p)
+    p.add_argument("--loops", type=_positive_int, default=8)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--cooldown", action="store_true", help="before each model, wait for the SoC to cool to its start temperature")
+    p.add_argument("--cooldown-timeout", type=float, default=120.0)
+    p.add_argument("--sysfs-root", default="/sys", help="sysfs root for temperature readings")
+    p.add_argument("--image", type=Path, default=None, help="image to benchmark on (default: a sample photo)")
+    p.add_argument("--pipeline", metavar="SOURCE", default=None, help="time the whole daemon data path on SOURCE")
+    p.add_argument("--frames", type=_positive_int, default=60, help="frames for --pipeline (default 60)")
+    p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: no MQTT)")
+    p.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+
+    p = sub.add_parser("run", help="run the daemon")
+    p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--max-frames", type=_positive_int, default=None, help="process N frames, flush and exit")
+
+    p = sub.add_parser("check", help="validate a config file")
+    p.add_argument("--config", type=Path, required=True)
+    return parser
+
+
+def _detector(args, conf: float | None = None, iou: float | None = None, classes: tuple[str, ...] = ()):
+    from edgecam.bundles.resolver import resolve
+    from edgecam.detectors.ncnn_detector import NcnnDetector
+    from edgecam.detectors.settings import DetectorSettings
+
+    bundle = resolve(args.model)
+    settings = DetectorSettings(
+        path=args.model, size=args.size or bundle.manifest.input_size, threads=args.threads,
+        conf=conf if conf is not None else 0.45, iou=iou if iou is not None else 0.45,
+        classes=classes, fp16=not args.no_fp16, powersave=args.powersave, max_detections=300,
+    )
+    return NcnnDetector(bundle, settings)
+
+
+def cmd_detect(args) -> int:
+    import cv2
+
+    from edgecam.render import draw_detections
+
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    det = _detector(args, args.conf, args.iou, classes)
+    if args.annotate:
+        args.annotate.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in args.images:
+        img = cv2.imread(path)
+        if img is None:
+            print(f"edgecam detect: {path}: cannot read the image (missing, corrupt or not an image)", file=sys.stderr)
+            failures += 1
+            continue
+        res = det.detect(img, "BGR")
+        dets = res.detections.to_dicts()
+        if args.format == "jsonl":
+            print(json.dumps({"image": path, "width": res.width, "height": res.height,
+                              "inference_ms": round(res.inference_ms, 2), "detections": dets}), flush=True)
+        else:
+            print(f"{path}: {res.width}x{res.height} {res.inference_ms:.1f} ms, {len(dets)} objects")
+            for d in dets:
+                print(f"  {d['label']:<14} {d['score']:.2f}  {d['box']}")
+        if args.annotate:
+            out = args.annotate / (Path(path).stem + ".jpg")
+            cv2.imwrite(str(out), draw_detections(img, res.detections))
+    if failures:
+        return 2 if failures == len(args.images) else 1
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from edgecam.evaluation.coco import evaluate, list_images
+    from edgecam.evaluation.progress import Progress
+
+    list_images(args.dataset)  # fail fast on a bad dataset path, before loading the model
+    det = _detector(args, args.conf, args.iou)
+
+    def progress(items):
+        bar = Progress(len(items), "eval")
+        for item in items:
+            yield item
+            bar.update()
+        bar.close()
+
+    result = evaluate(
+        args.dataset,
+        lambda img: det.detect(img, "BGR", multi_label=True, max_det=300).detections,
+        len(det.class_names), progress,
+    )
+    print(result.line())
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import cv2
+
+    from edgecam.evaluation.bench import bench_detector, cool_down
+
+    if args.pipeline:
+        from edgecam.evaluation.pipeline_bench import run_pipeline_bench
+
+        return run_pipeline_bench(args)
+    image_path = args.image or _sample_image()
+    img = cv2.imread(str(image_path))
+    if img is None:
+        raise UsageError(f"{image_path}: cannot read the benchmark image")
+    start_temp = None
+    results = []
+    for model in args.model.split(","):
+        if args.cooldown:
+            if start_temp is None:
+                start_temp = cool_down(args.sysfs_root, None, 0)
+            cool_down(args.sysfs_root, start_temp, args.cooldown_timeout)
+        ns = argparse.Namespace(**{**vars(args), "model": model})
+        det = _detector(ns, args.conf, args.iou)
+        for t in bench_detector(det, img, args.loops, args.warmup):
+            print(t.line(), flush=True)
+            results.append(t.to_json())
+        det.close()
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+def _sample_image() -> Path:
+    from edgecam.bundles.resolver import REPO_ROOT
+
+    return REPO_ROOT.parent / "shared" / "images" / "horse.jpg"
+
+
+def cmd_run(args) -> int:
+    from edgecam.app import run_daemon
+
+    return run_daemon(args.config, max_frames=args.max_frames)
+
+
+def cmd_check(args) -> int:
+    from edgecam.config.loader import check_config
+
+    for line in check_config(args.config):
+        print(line)
+    return 0
+
+
+COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "run":
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except EdgecamError as exc:
+        print(f"edgecam {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

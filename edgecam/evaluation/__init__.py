@@ -1,0 +1,1 @@
+"""Accuracy (COCO mAP) and speed (benchmarks) measurement."""
