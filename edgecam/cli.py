@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("--config", type=Path, required=True)
+
+    p = sub.add_parser("demo", help="local broker + daemon on sample images, showing the MQTT traffic")
+    p.add_argument("--shared", type=Path, default=None, help="directory holding images/ (default ../shared)")
+    p.add_argument("--frames", type=_positive_int, default=24, help="frames to process (default 24)")
+    p.add_argument("--model", default="yolov5ss")
+    p.add_argument("--size", type=_size, default=640)
     return parser
 
 
@@ -214,7 +220,15 @@ def cmd_check(args) -> int:
     return 0
 
 
-COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check}
+def cmd_demo(args) -> int:
+    from edgecam.demo import run_demo
+
+    shared = args.shared or _sample_image().parents[1]
+    return run_demo(shared, args.frames, args.model, args.size)
+
+
+COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,50 @@
+# edgecam — see README.md. Every target works on a fresh Debian / Raspberry Pi OS machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SHARED ?= ../shared
+APT_PACKAGES := mosquitto libsystemd-dev pkg-config rsync openssl
+
+.PHONY: install system-deps test run bench soak clean
+
+## install: .venv with edgecam (editable), test extras and the deploy pipeline's tools; idempotent
+install: $(STAMP)
+
+$(STAMP): pyproject.toml deploy/requirements.txt
+	@$(MAKE) --no-print-directory system-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@$(BIN)/pip install --quiet -e '.[systemd]' \
+	  || echo "note: systemd-python did not build (needs libsystemd-dev, pkg-config); edgecam falls back to writing \$$NOTIFY_SOCKET itself"
+	$(BIN)/pip install --quiet -r deploy/requirements.txt
+	@touch $@
+
+## system-deps: Debian packages (mosquitto for tests and `make run`), installed only where apt is allowed
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "note: please install:$$missing"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "note: not root and no passwordless sudo; please run: sudo apt-get install$$missing"; exit 0; fi; \
+	echo "installing Debian packages:$$missing"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing
+
+## test: the full test suite (real ncnn, real models, real mosquitto, real torch/pnnx)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## run: local broker + the daemon on the sample images, printing what arrives over MQTT
+run: $(STAMP)
+	$(BIN)/python -m edgecam demo --shared $(SHARED)
+
+## bench: benchmark numbers (raw inference per model/size/threads, decode, pipeline ratio, service exposure)
+bench: $(STAMP)
+	$(BIN)/python -m edgecam.evaluation.report --out build/bench
+
+clean:
+	rm -rf build .pytest_cache
+
+-include deploy/deploy.mk
+-include systemd/service.mk

@@ -1,0 +1,179 @@
+"""Assemble the daemon from a validated config: the only place that picks concrete plugins.
+
+Resources are opened on an ExitStack, so shutdown is start-up in reverse: the pipeline ends every
+live track, capture stops, publishers flush what they owe and announce ``offline``, the network is
+released.  systemd hears READY=1 only after the model is loaded and warmed up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgecam.config.schema import Settings
+from edgecam.runtime.controls import Controls
+from edgecam.runtime.health import Health
+from edgecam.runtime.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def build_detector(settings: Settings):
+    from edgecam.detectors.base import load_detector_class
+
+    return load_detector_class(settings.model.backend).from_settings(settings.model)
+
+
+def warm_up_detector(detector, settings: Settings) -> list[float]:
+    """Thermal-aware warm-up: at least 3 inferences, until latency settles (or a cap)."""
+    from edgecam.runtime.thermal import warm_up
+
+    cam = settings.camera
+    w = cam.lores_width if cam.source == "picamera2" else (cam.width or 640)
+    h = cam.lores_height if cam.source == "picamera2" else (cam.height or 480)
+    image = np.full((h, w, 3), 114, np.uint8)
+    t = settings.thermal
+    return warm_up(lambda: detector.detect(image, "RGB").inference_ms,
+                   t.warmup_min_runs, t.warmup_max_runs, t.warmup_tolerance)
+
+
+def build_publishers(settings: Settings, controls: Controls, labels: tuple[str, ...], zones: tuple[str, ...]) -> list:
+    from edgecam.publishers.base import load_publisher_class
+
+    pubs = []
+    if settings.output.stdout:
+        pubs.append(load_publisher_class("stdout")(settings.camera.id))
+    if settings.mqtt.enabled:
+        pubs.append(load_publisher_class("mqtt")(
+            settings.mqtt, settings.homeassistant, settings.camera.id, controls,
+            Path(settings.output.state_dir).expanduser(), labels=labels, zones=zones,
+        ))
+    return pubs
+
+
+def build_capture(settings: Settings, base_dir: Path):
+    from edgecam.runtime.capture import CaptureThread
+    from edgecam.sources.base import load_source_class
+
+    cls = load_source_class(settings.camera.source)
+    return CaptureThread(lambda: cls(settings.camera, base_dir=base_dir), settings.camera)
+
+
+def build_tracker(settings: Settings):
+    from edgecam.tracking.tracker import IouTracker
+
+    return IouTracker(settings.tracking, settings.zones, settings.masks)
+
+
+def tracked_labels(settings: Settings, detector) -> tuple[str, ...]:
+    """Labels Home Assistant gets entities for: the tracker's/model's filter, else a small default."""
+    wanted = tuple(settings.tracking.labels) or tuple(settings.model.classes)
+    return wanted or tuple(c for c in ("person", "car", "dog", "cat") if c in detector.class_names)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGTERM/SIGINT set ``stop`` (main thread only); previous handlers are restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum, _frame):
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
+    from edgecam.config.loader import load_config
+    from edgecam.runtime.logs import setup_logging
+    from edgecam.runtime.motion import MotionGate
+    from edgecam.runtime.systemd import SystemdNotifier, WatchdogThread, status_line
+    from edgecam.runtime.thermal import ThermalGovernor
+
+    settings = load_config(config_path)
+    setup_logging(settings.output.log_level, fields={"CAMERA": settings.camera.id})
+    cam = settings.camera
+    notifier = SystemdNotifier()
+    stop = threading.Event()
+    with contextlib.ExitStack() as stack, stop_on_signals(stop):
+        t0 = time.monotonic()
+        detector = build_detector(settings)
+        stack.callback(detector.close)
+        latencies = warm_up_detector(detector, settings)
+        log.info("model %s loaded and warmed up in %.1f s (%d runs, last %.1f ms)",
+                 detector.name, time.monotonic() - t0, len(latencies), latencies[-1])
+
+        controls = Controls(detection_enabled=True, conf=settings.model.conf)
+        tracker = build_tracker(settings)
+        publishers = build_publishers(settings, controls, tracked_labels(settings, detector), tracker.zone_names)
+        for p in publishers:
+            p.start()
+            stack.callback(p.close)
+
+        capture = build_capture(settings, Path(config_path).resolve().parent)
+        capture.start()
+        stack.callback(capture.stop)
+
+        thermal = ThermalGovernor(settings.thermal, base_fps=cam.fps) if settings.thermal.enabled else None
+        motion = MotionGate(settings.motion) if settings.motion.enabled else None
+        health = Health()
+        health.register("capture", max(10.0, 2 * capture.stall_timeout_s))
+        health.register("inference", 20.0)
+        pipeline = Pipeline(
+            cam.id, capture.get, lambda: capture.done, detector, tracker, publishers, controls,
+            motion=motion, thermal=thermal, set_fps=capture.set_fps, health=health,
+            extra_stats=lambda: {**capture.stats(), **_publisher_stats(publishers)},
+            stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
+        )
+        stop_watch = threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True)
+        stop_watch.start()
+
+        def status() -> str:
+            s = pipeline.current_stats()
+            return status_line(s.get("fps"), s.get("temperature_c"), s.get("inference_ms"))
+
+        watchdog = WatchdogThread(notifier, health, status_provider=status)
+        stack.enter_context(contextlib.closing(_Stopper(watchdog)))
+        watchdog.start()
+        notifier.ready(f"running: {detector.name} at {settings.model.size}, camera {cam.id}")
+        log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
+        try:
+            pipeline.run()
+        finally:
+            notifier.stopping("stopping: flushing events")
+        if capture.error is not None and not stop.is_set():
+            log.error("camera %s failed: %s", cam.id, capture.error)
+            return 1
+    return 0
+
+
+def _publisher_stats(publishers) -> dict:
+    out: dict = {}
+    for p in publishers:
+        stats = getattr(p, "stats", None)
+        if callable(stats):
+            out.update({f"mqtt_{k}" if not k.startswith("mqtt") else k: v for k, v in stats().items()})
+    return out
+
+
+class _Stopper:
+    def __init__(self, thread) -> None:
+        self.thread = thread
+
+    def close(self) -> None:
+        self.thread.stop()
