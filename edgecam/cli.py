@@ -214,8 +214,15 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from edgecam.config.loader import check_config
+    from edgecam.errors import ConfigError
 
-    for line in check_config(args.config):
+    try:
+        lines = check_config(args.config)
+    except ConfigError as exc:
+        for line in getattr(exc, "problems", None) or [str(exc)]:
+            print(f"edgecam check: {line}", file=sys.stderr)
+        return exc.exit_code
+    for line in lines:
         print(line)
     return 0
 

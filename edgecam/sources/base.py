@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import importlib
-from typing import Protocol, runtime_checkable
+import os
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from edgecam.domain import Frame
+
+if TYPE_CHECKING:
+    from edgecam.sources.settings import CameraSettings
 
 
 @runtime_checkable
 class FrameSource(Protocol):
-    """A camera-like producer of frames. Implementations are used from one capture thread."""
+    """A camera-like producer of frames. Implementations are used from one capture thread.
+
+    Optional attribute ``live`` (default True): True for cameras and streams, which the capture
+    thread reads as fast as they deliver (keeping the freshest frame); False for files, whose
+    reads the capture thread paces at the configured fps.
+    """
 
     name: str
 
@@ -42,3 +51,12 @@ def load_source_class(name: str) -> type:
         raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def create_source(settings: "CameraSettings", base_dir: str | os.PathLike | None = None) -> FrameSource:
+    """A new, unopened source for ``[camera]``; relative paths resolve against ``base_dir``.
+
+    Pass ``lambda: create_source(settings.camera)`` to :class:`edgecam.runtime.capture.CaptureThread`,
+    which makes a fresh source on every reopen.
+    """
+    return load_source_class(settings.source)(settings, base_dir=base_dir)

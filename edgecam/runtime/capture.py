@@ -1,0 +1,310 @@
+"""The capture thread: source → one latest-frame slot, surviving failures and stalls.
+
+A supervisor thread opens a fresh source (from ``source_factory``) in a reader thread per session.
+The reader reads frames and puts each into a :class:`LatestFrameSlot`, which keeps only the newest
+(replaced, unconsumed frames are counted as dropped). When the source raises, the supervisor waits
+with capped exponential backoff and opens a new one; when no frame arrives for the stall timeout
+(a read that blocks forever included), the session is abandoned and a new one is opened — the
+process never restarts. A finite source's ``EOFError`` sets :attr:`CaptureThread.exhausted`.
+
+Live sources (cameras) are read as fast as they deliver and thinned to ``fps``; files are paced:
+the reader waits until the next frame is due.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+from edgecam.domain import Frame
+from edgecam.errors import EdgecamError, UsageError
+from edgecam.sources.base import FrameSource
+from edgecam.sources.settings import CameraSettings
+
+log = logging.getLogger(__name__)
+
+MIN_BACKOFF_S = 0.05
+READ_POLL_S = 0.5
+
+
+class LatestFrameSlot:
+    """A one-frame mailbox between the capture thread and the inference thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self.dropped = 0  # frames replaced before anyone took them
+        self.taken = 0
+
+    def put(self, frame: Frame) -> bool:
+        """Store ``frame``; True if it replaced an unconsumed one (counted in ``dropped``)."""
+        with self._cond:
+            if self._closed:
+                return False
+            replaced = self._frame is not None
+            if replaced:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify()
+            return replaced
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """The newest frame, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
+            frame, self._frame = self._frame, None
+            if frame is not None:
+                self.taken += 1
+                self._cond.notify_all()  # a file source may be waiting for the slot to empty
+            return frame
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until the pending frame was taken (back-pressure for file sources); True if empty."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._frame is None or self._closed, timeout)
+
+    def close(self) -> None:
+        """No more frames: wake waiting consumers. A pending frame can still be taken."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+
+class CaptureThread:
+    """Keeps a source open and feeds :attr:`slot` with its freshest frames."""
+
+    def __init__(
+        self,
+        source_factory: Callable[[], FrameSource],
+        settings: CameraSettings,
+        clock: Callable[[], float] = time.monotonic,
+        slot: LatestFrameSlot | None = None,
+    ) -> None:
+        self._factory = source_factory
+        self._settings = settings
+        self._clock = clock
+        self.slot = slot if slot is not None else LatestFrameSlot()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._exhausted = threading.Event()
+        self._period = 1.0 / settings.fps
+        self._gen = 0
+        self._outcome: dict[int, tuple[str, BaseException | None]] = {}
+        self._session_progress = 0.0
+        self._session_frames = 0
+        self._thread: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
+        self._emitted = 0
+        self.captured = 0  # frames read from sources
+        self.skipped = 0  # live frames thinned out to keep to fps (not stale, not dropped)
+        self.reconnects = 0
+        self.last_progress = clock()  # monotonic time of the last frame (or of start())
+        self.last_frame_time: float | None = None
+        self.last_error: str | None = None
+        self.error: BaseException | None = None  # a fatal (usage) error that stopped capture
+        self.state = "idle"
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def exhausted(self) -> bool:
+        """True once a finite source (images played once, a video file) has ended."""
+        return self._exhausted.is_set()
+
+    @property
+    def done(self) -> bool:
+        """No more frames will come: exhausted, failed fatally, or stopped."""
+        return self.state in ("exhausted", "failed", "stopped")
+
+    @property
+    def stall_timeout_s(self) -> float:
+        # a very low frame rate must not look like a stall
+        return max(self._settings.stall_timeout_s, 2.5 * self._period)
+
+    def set_fps(self, fps: float) -> None:
+        """Change the capture rate at run time (e.g. thermal throttling)."""
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self._period = 1.0 / fps
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("CaptureThread.start() called twice")
+        self.last_progress = self._clock()
+        self.state = "starting"
+        self._thread = threading.Thread(target=self._supervise, name="edgecam-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop capturing, join the threads (up to ``timeout`` s in all) and close the source."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        for reader in list(self._readers):
+            reader.join(max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                log.warning("camera %s: a source read did not return within %.1fs; abandoning it", self._settings.id, timeout)
+        self.slot.close()
+        if self.state not in ("exhausted", "failed"):
+            self.state = "stopped"
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """Shortcut for ``slot.get(timeout)``."""
+        return self.slot.get(timeout)
+
+    def frames(self, timeout: float = READ_POLL_S) -> Iterator[Frame]:
+        """Yield frames as they come until capture is done (and the slot is empty)."""
+        while True:
+            frame = self.slot.get(timeout)
+            if frame is not None:
+                yield frame
+            elif self.done or self.slot.closed:
+                return
+
+    def stats(self) -> dict[str, Any]:
+        now = self._clock()
+        return {
+            "captured": self.captured,
+            "dropped_frames": self.slot.dropped,
+            "skipped_frames": self.skipped,
+            "reconnects": self.reconnects,
+            "last_frame_age_s": None if self.last_frame_time is None else round(now - self.last_frame_time, 3),
+            "state": self.state,
+            "last_error": self.last_error,
+        }
+
+    # -- supervisor ----------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        s = self._settings
+        backoff = s.reconnect_initial_s
+        while not self._stop.is_set():
+            with self._cond:
+                self._gen += 1
+                gen = self._gen
+                self._session_progress = self._clock()
+                self._session_frames = 0
+            self.state = "opening"
+            try:
+                source = self._factory()
+            except BaseException as exc:  # noqa: BLE001 - every failure is retried or reported
+                kind, error = "error", exc
+            else:
+                reader = threading.Thread(
+                    target=self._read_session, args=(gen, source), name=f"edgecam-capture-read-{gen}", daemon=True
+                )
+                self._readers = [r for r in self._readers if r.is_alive()] + [reader]
+                reader.start()
+                kind, error = self._watch(gen)
+            if kind == "stop" or self._stop.is_set():
+                break
+            if kind == "eof":
+                log.info("camera %s: source finished (%s)", s.id, error)
+                self.state = "exhausted"
+                self._exhausted.set()
+                break
+            if isinstance(error, UsageError):
+                self.error = error
+                self.last_error = str(error)
+                self.state = "failed"
+                log.error("camera %s: %s", s.id, error)
+                break
+            with self._cond:
+                self._gen += 1  # abandon the session: a late frame from it is ignored
+                worked = self._session_frames > 0
+            delay = s.reconnect_initial_s if worked else backoff
+            backoff = min(delay * 2 if delay > 0 else MIN_BACKOFF_S, s.reconnect_max_s)
+            reason = f"no frame for {self.stall_timeout_s:.1f}s (stalled)" if kind == "stall" else _describe(error)
+            self.last_error = reason
+            self.reconnects += 1
+            self.state = "reconnecting"
+            log.warning("camera %s: %s; reopening in %.2fs", s.id, reason, delay)
+            if self._stop.wait(delay):
+                break
+        if self.state in ("exhausted", "failed"):
+            self.slot.close()  # on stop(), the slot closes after the readers have finished
+
+    def _watch(self, gen: int) -> tuple[str, BaseException | None]:
+        """Wait until session ``gen`` ends, stalls, or capture stops."""
+        with self._cond:
+            while True:
+                if self._stop.is_set():
+                    return "stop", None
+                if gen in self._outcome:
+                    return self._outcome.pop(gen)
+                idle = self._clock() - self._session_progress
+                limit = self.stall_timeout_s
+                if idle >= limit:
+                    return "stall", None
+                self._cond.wait(min(limit - idle, READ_POLL_S))
+
+    # -- reader --------------------------------------------------------------------------------
+    def _read_session(self, gen: int, source: FrameSource) -> None:
+        outcome: tuple[str, BaseException | None] | None = None
+        try:
+            source.open()
+            live = bool(getattr(source, "live", True))
+            lossless = bool(getattr(source, "lossless", False))
+            next_due = self._clock()
+            read_timeout = min(READ_POLL_S, self._settings.stall_timeout_s)
+            while not self._stop.is_set() and gen == self._gen:
+                if not live:
+                    wait = next_due - self._clock()
+                    if wait > 0 and self._stop.wait(wait):
+                        break
+                frame = source.read(read_timeout)
+                if frame is None:
+                    continue
+                now = self._clock()
+                with self._cond:
+                    if gen != self._gen or self._stop.is_set():
+                        break
+                    self._session_progress = now
+                    self._session_frames += 1
+                    self.last_progress = now
+                    self.last_frame_time = now
+                    self.captured += 1
+                    self.state = "running"
+                period = self._period
+                if live and now < next_due - 0.25 * period:
+                    self.skipped += 1
+                    continue
+                next_due = next_due + period if now - next_due < period else now + period
+                if lossless:
+                    # A finite file source (images played once) is a batch, not a camera: nothing is
+                    # lost, a slower consumer sets the pace.  Waiting on the consumer is not a stall.
+                    while not self.slot.wait_empty(READ_POLL_S) and not self._stop.is_set() and gen == self._gen:
+                        with self._cond:
+                            self._session_progress = self.last_progress = self._clock()
+                self.slot.put(dataclasses.replace(frame, index=self._emitted))
+                self._emitted += 1
+        except EOFError as exc:
+            outcome = ("eof", exc)
+        except BaseException as exc:  # noqa: BLE001 - reported to the supervisor, which reopens
+            outcome = ("error", exc)
+        finally:
+            try:
+                source.close()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("camera %s: closing the source failed: %s", self._settings.id, exc)
+            if outcome is not None:
+                with self._cond:
+                    if gen == self._gen:
+                        self._outcome[gen] = outcome
+                        self._cond.notify_all()
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "source failed"
+    text = str(error) or type(error).__name__
+    return text if isinstance(error, EdgecamError) else f"{type(error).__name__}: {text}"

@@ -1,0 +1,94 @@
+"""Image files as a camera: a file, a directory or a glob, looped or played once (demo and tests).
+
+Frames are decoded with OpenCV (BGR). Pacing at ``fps`` is the capture thread's job: this source
+is not ``live``, so the capture thread waits between reads instead of dropping frames.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+from pathlib import Path
+
+from edgecam.domain import Frame
+from edgecam.errors import SourceError
+from edgecam.sources.settings import CameraSettings
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+
+
+def list_images(path: str, base_dir: str | os.PathLike | None = None) -> list[str]:
+    """The sorted image files ``path`` names (a file, a directory or a glob); [] if none."""
+    expanded = os.path.expanduser(path)
+    if base_dir is not None and not os.path.isabs(expanded):
+        expanded = os.path.join(base_dir, expanded)
+    if glob.has_magic(expanded):
+        found = [p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p)]
+    elif os.path.isdir(expanded):
+        found = [str(p) for p in Path(expanded).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    elif os.path.isfile(expanded):
+        found = [expanded]
+    else:
+        found = []
+    return sorted(found)
+
+
+class ImageFolderSource:
+    """Plays image files as frames, in sorted order."""
+
+    live = False
+
+    def __init__(self, settings: CameraSettings, base_dir: str | os.PathLike | None = None) -> None:
+        self._settings = settings
+        self._base_dir = base_dir
+        self._files: list[str] = []
+        self._next = 0
+        self._index = 0
+        self._bad: set[str] = set()
+        self.name = f"images:{settings.path}"
+        # Played once, the images are a batch: the capture thread hands over every one (no stale
+        # frame dropping).  Looped, they stand in for a camera and fresher frames replace stale ones.
+        self.lossless = not settings.loop
+
+    def open(self) -> None:
+        files = list_images(self._settings.path, self._base_dir)
+        if not files:
+            raise SourceError(
+                f"camera.path {self._settings.path!r} names no image files (a file, a directory of "
+                f"{'/'.join(sorted(s[1:] for s in IMAGE_SUFFIXES))} images, or a glob); fix [camera] path"
+            )
+        self._files = files
+        self._next = 0
+        log.info("images source: %d file(s) from %s, loop=%s", len(files), self._settings.path, self._settings.loop)
+
+    def read(self, timeout: float) -> Frame | None:
+        import cv2
+
+        if not self._files:
+            raise SourceError("images source read before open(); call open() first")
+        for _ in range(len(self._files) + 1):
+            if self._next >= len(self._files):
+                if not self._settings.loop:
+                    raise EOFError(f"all {len(self._files)} image(s) of {self._settings.path} played")
+                self._next = 0
+            path = self._files[self._next]
+            self._next += 1
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                if path not in self._bad:
+                    self._bad.add(path)
+                    log.warning("images source: cannot decode %s; skipping it", path)
+                if len(self._bad) >= len(self._files):
+                    raise SourceError(f"none of the files at {self._settings.path!r} is a readable image")
+                continue
+            frame = Frame(image=image, index=self._index, timestamp=time.time(), pixel_format="BGR", source=path)
+            self._index += 1
+            return frame
+        raise SourceError(f"no readable image left at {self._settings.path!r}")
+
+    def close(self) -> None:
+        self._files = []

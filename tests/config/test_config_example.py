@@ -1,0 +1,70 @@
+"""The shipped example config loads, covers every section and documents every key."""
+
+import dataclasses
+import re
+
+from edgecam.config import EXAMPLE_CONFIG, Settings, check_config, load_config
+from edgecam.config.validate import type_hints
+
+
+def documented_keys(text: str) -> dict[str, set[str]]:
+    """Section name -> keys shown in it, set or commented out (``# key = ...``)."""
+    keys: dict[str, set[str]] = {}
+    section = ""
+    for line in text.splitlines():
+        header = re.match(r"^#? ?\[\[?([a-z_]+)\]\]?", line)
+        if header:
+            section = header.group(1)
+            keys.setdefault(section, set())
+            continue
+        key = re.match(r"^#? ?([a-z_0-9]+) = ", line)
+        if key and section:
+            keys[section].add(key.group(1))
+    return keys
+
+
+def test_example_loads_and_is_the_pi4_default():
+    cfg = load_config(EXAMPLE_CONFIG)
+    defaults = Settings()
+    assert cfg.camera.source == "picamera2" and cfg.camera.format == "YUV420"
+    # the example shows the defaults (state_dir is machine-specific and left commented out)
+    assert dataclasses.replace(cfg, output=defaults.output) == defaults
+    assert check_config(EXAMPLE_CONFIG)[0].endswith(": OK")
+
+
+def test_example_documents_every_section_and_key():
+    keys = documented_keys(EXAMPLE_CONFIG.read_text())
+    missing = []
+    for section in dataclasses.fields(Settings):
+        tp = type_hints(Settings)[section.name]
+        cls = tp if dataclasses.is_dataclass(tp) else tp.__args__[0]
+        for f in dataclasses.fields(cls):
+            if f.name not in keys.get(section.name, ()):
+                missing.append(f"{section.name}.{f.name}")
+    assert missing == [], f"document these keys in {EXAMPLE_CONFIG}"
+
+
+def test_example_keys_are_all_known():
+    keys = documented_keys(EXAMPLE_CONFIG.read_text())
+    hints = type_hints(Settings)
+    unknown = []
+    for section, names in keys.items():
+        tp = hints[section]
+        cls = tp if dataclasses.is_dataclass(tp) else tp.__args__[0]
+        unknown += [f"{section}.{n}" for n in names - {f.name for f in dataclasses.fields(cls)}]
+    assert unknown == []
+
+
+def test_commented_zone_and_mask_examples_are_valid(tmp_path):
+    lines = EXAMPLE_CONFIG.read_text().splitlines()
+    out, uncomment = [], False
+    for line in lines:
+        if re.match(r"^# \[\[(zones|masks)\]\]", line):
+            uncomment = True
+        elif not line.strip():
+            uncomment = False
+        out.append(line[2:] if uncomment else line)
+    path = tmp_path / "edgecam.toml"
+    path.write_text("\n".join(out))
+    cfg = load_config(path)
+    assert [z.name for z in cfg.zones] == ["driveway"] and len(cfg.masks) == 1

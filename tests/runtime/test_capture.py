@@ -1,0 +1,328 @@
+"""The capture thread: latest-frame slot, reopen on failure and on stall, backoff, EOF, drops."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgecam.domain import Frame
+from edgecam.errors import ConfigError, SourceError
+from edgecam.runtime.capture import CaptureThread, LatestFrameSlot
+from edgecam.sources.base import create_source
+from edgecam.sources.images import ImageFolderSource
+from edgecam.sources.settings import CameraSettings
+
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
+WAIT = 10.0  # generous upper bound for anything that should take well under a second
+
+
+def wait_until(predicate, timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def frame(i: int) -> Frame:
+    return Frame(image=np.full((4, 4, 3), i % 256, np.uint8), index=i, timestamp=time.time())
+
+
+def fast(**kw) -> CameraSettings:
+    base = dict(source="images", path="x", fps=100, stall_timeout_s=2.0, reconnect_initial_s=0.01, reconnect_max_s=0.05)
+    base.update(kw)
+    return CameraSettings(**base)
+
+
+class ScriptedSource:
+    """A test source: delivers frames, and fails or stalls on cue (the behaviour under test)."""
+
+    def __init__(self, serial: int, fail_after: int | None = None, stall_after: int | None = None,
+                 live: bool = False, open_error: BaseException | None = None):
+        self.serial = serial
+        self.fail_after = fail_after
+        self.stall_after = stall_after
+        self.live = live
+        self.open_error = open_error
+        self.name = f"scripted-{serial}"
+        self.reads = 0
+        self.opened = False
+        self.closed = False
+        self.release = threading.Event()
+
+    def open(self):
+        if self.open_error is not None:
+            raise self.open_error
+        self.opened = True
+
+    def read(self, timeout):
+        if self.fail_after is not None and self.reads >= self.fail_after:
+            raise SourceError(f"{self.name}: device vanished")
+        if self.stall_after is not None and self.reads >= self.stall_after:
+            self.release.wait(30)  # blocks: a hung driver that ignores the timeout
+            return None
+        self.reads += 1
+        return frame(self.reads)
+
+    def close(self):
+        self.closed = True
+
+
+class Factory:
+    def __init__(self, **kw):
+        self.kw = kw
+        self.made: list[ScriptedSource] = []
+
+    def __call__(self):
+        src = ScriptedSource(len(self.made), **self.kw)
+        self.made.append(src)
+        return src
+
+
+@pytest.fixture
+def captures():
+    started: list[CaptureThread] = []
+    yield started
+    for cap in started:
+        cap.stop(timeout=2.0)
+
+
+# -- LatestFrameSlot -------------------------------------------------------------------------------
+def test_slot_keeps_only_the_newest_and_counts_drops():
+    slot = LatestFrameSlot()
+    assert slot.get(timeout=0.01) is None
+    assert slot.put(frame(1)) is False
+    assert slot.put(frame(2)) is True
+    assert slot.put(frame(3)) is True
+    assert slot.dropped == 2
+    assert slot.get(timeout=0).index == 3
+    assert slot.get(timeout=0.01) is None
+    assert slot.taken == 1
+
+
+def test_slot_get_wakes_on_put_and_on_close():
+    slot = LatestFrameSlot()
+    got = []
+    t = threading.Thread(target=lambda: got.append(slot.get(timeout=WAIT)))
+    t.start()
+    slot.put(frame(7))
+    t.join(WAIT)
+    assert got[0].index == 7
+    t = threading.Thread(target=lambda: got.append(slot.get(timeout=WAIT)))
+    t.start()
+    slot.close()
+    t.join(WAIT)
+    assert not t.is_alive() and got[1] is None
+
+
+def test_slot_close_keeps_the_pending_frame():
+    slot = LatestFrameSlot()
+    slot.put(frame(1))
+    slot.close()
+    assert slot.put(frame(2)) is False
+    assert slot.get(0).index == 1 and slot.get(0) is None and slot.closed
+
+
+# -- reopen on failure -----------------------------------------------------------------------------
+def test_source_that_raises_every_few_frames_is_reopened(captures, caplog):
+    caplog.set_level(logging.WARNING, logger="edgecam.runtime.capture")
+    factory = Factory(fail_after=3)
+    cap = CaptureThread(factory, fast())
+    captures.append(cap)
+    cap.start()
+    seen = []
+    deadline = time.monotonic() + WAIT
+    while len(factory.made) < 5 and time.monotonic() < deadline:
+        f = cap.get(0.05)
+        if f is not None:
+            seen.append(f.index)
+    assert wait_until(lambda: cap.reconnects >= 4)
+    stats = cap.stats()
+    assert stats["reconnects"] >= 4 and stats["captured"] >= 12
+    assert all(s.opened and s.closed for s in factory.made[:4])  # every failed source was closed
+    assert seen == sorted(set(seen))  # frame numbers keep increasing across reopens
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("device vanished; reopening in" in m for m in warnings)
+    assert not cap.done and cap.last_error.endswith("device vanished")
+
+
+def logged_delays(caplog) -> list[float]:
+    return [float(m.group(1)) for r in caplog.records if (m := re.search(r"reopening in ([0-9.]+)s", r.getMessage()))]
+
+
+def test_backoff_doubles_up_to_the_cap(captures, caplog):
+    caplog.set_level(logging.WARNING, logger="edgecam.runtime.capture")
+    opens: list[float] = []
+
+    def factory():
+        opens.append(time.monotonic())
+        return ScriptedSource(len(opens), open_error=SourceError("no camera yet") if len(opens) <= 5 else None)
+
+    cap = CaptureThread(factory, fast(reconnect_initial_s=0.02, reconnect_max_s=0.08))
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.captured >= 3)
+    expected = [0.02, 0.04, 0.08, 0.08, 0.08]
+    assert logged_delays(caplog) == expected
+    gaps = np.diff(opens[:6])
+    assert all(g >= e * 0.9 for g, e in zip(gaps, expected)), gaps  # it really waited
+    assert cap.reconnects == 5 and cap.stats()["state"] == "running"
+    assert sum("no camera yet" in r.getMessage() for r in caplog.records) == 5  # one warning per failure
+
+
+def test_backoff_resets_after_a_session_that_delivered_frames(captures, caplog):
+    caplog.set_level(logging.WARNING, logger="edgecam.runtime.capture")
+    factory = Factory(fail_after=1)
+    cap = CaptureThread(factory, fast(reconnect_initial_s=0.02, reconnect_max_s=1.0))
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.reconnects >= 4)
+    cap.stop(timeout=2.0)
+    assert logged_delays(caplog)[:4] == [0.02] * 4
+
+
+def test_exceptions_from_the_factory_are_retried(captures):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("camera busy")
+        return ScriptedSource(1)
+
+    cap = CaptureThread(factory, fast())
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.captured >= 1)
+    assert cap.reconnects == 1 and cap.last_error == "OSError: camera busy"
+
+
+def test_usage_error_is_fatal_not_retried(captures):
+    calls = []
+
+    def factory():
+        calls.append(1)
+        raise ConfigError("camera.path is empty; set it")
+
+    cap = CaptureThread(factory, fast())
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.done)
+    assert cap.state == "failed" and isinstance(cap.error, ConfigError) and calls == [1]
+    assert cap.get(0.01) is None and cap.slot.closed
+
+
+# -- stall watchdog --------------------------------------------------------------------------------
+def test_source_that_blocks_is_abandoned_and_reopened(captures, caplog):
+    caplog.set_level(logging.WARNING, logger="edgecam.runtime.capture")
+    factory = Factory(stall_after=2)
+    cap = CaptureThread(factory, fast(stall_timeout_s=0.2))
+    captures.append(cap)
+    try:
+        cap.start()
+        assert wait_until(lambda: len(factory.made) >= 3 and factory.made[2].reads >= 1)
+        assert cap.reconnects >= 2
+        assert any("stalled" in r.getMessage() for r in caplog.records)
+        assert cap.last_progress > 0 and cap.captured >= 5
+    finally:
+        for s in factory.made:
+            s.release.set()  # let the hung reads return so their threads end
+    cap.stop(timeout=2.0)
+    assert all(s.closed for s in factory.made)  # abandoned sources are closed once their read returns
+
+
+def test_source_that_only_times_out_is_reopened(captures):
+    class Silent(ScriptedSource):
+        def read(self, timeout):
+            time.sleep(min(timeout, 0.02))
+            return None
+
+    made = []
+    cap = CaptureThread(lambda: made.append(Silent(len(made))) or made[-1], fast(stall_timeout_s=0.15))
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.reconnects >= 2)
+    assert cap.captured == 0 and cap.stats()["last_frame_age_s"] is None
+    assert wait_until(lambda: all(s.closed for s in made[:2]))
+
+
+def test_low_fps_is_not_mistaken_for_a_stall():
+    cap = CaptureThread(Factory(), fast(fps=0.5, stall_timeout_s=0.5))
+    assert cap.stall_timeout_s == 5.0  # 2.5 frame periods
+
+
+# -- pacing, drops, EOF ----------------------------------------------------------------------------
+@pytest.mark.skipif(not SHARED_IMAGES.is_dir(), reason="../shared/images not present")
+def test_slow_consumer_drops_frames_and_they_are_counted(captures):
+    settings = CameraSettings(source="images", path=str(SHARED_IMAGES), fps=100, loop=True)
+    cap = CaptureThread(lambda: create_source(settings), settings)
+    captures.append(cap)
+    cap.start()
+    taken = []
+    while len(taken) < 5:
+        f = cap.get(WAIT)
+        assert f is not None
+        taken.append(f)
+        time.sleep(0.05)  # a slow detector
+    cap.stop(timeout=2.0)
+    pending = 1 if cap.slot.get(0) is not None else 0
+    stats = cap.stats()
+    assert stats["dropped_frames"] > 0
+    assert stats["captured"] == len(taken) + stats["dropped_frames"] + pending  # nothing lost silently
+    assert [f.index for f in taken] == sorted(f.index for f in taken)
+    assert taken[0].pixel_format == "BGR" and stats["state"] == "stopped"
+
+
+def test_finite_source_sets_exhausted_and_every_frame_is_accounted(captures, tmp_path):
+    import cv2
+
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 8, 3), i, np.uint8))
+    settings = CameraSettings(source="images", path=str(tmp_path), fps=50, loop=False)
+    cap = CaptureThread(lambda: ImageFolderSource(settings), settings)
+    captures.append(cap)
+    cap.start()
+    frames = list(cap.frames(timeout=0.05))
+    assert cap.exhausted and cap.done and cap.state == "exhausted"
+    assert cap.captured == 4 and len(frames) + cap.slot.dropped == 4
+    assert cap.reconnects == 0
+
+
+def test_live_source_is_thinned_to_fps_not_counted_as_dropped(captures):
+    factory = Factory(live=True)
+    cap = CaptureThread(factory, fast(fps=20))
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.skipped >= 20)
+    cap.stop(timeout=2.0)
+    emitted = cap.slot.dropped + cap.slot.taken + (1 if cap.slot.get(0) else 0)
+    assert cap.captured == emitted + cap.skipped
+    assert emitted < cap.captured
+
+
+def test_stats_and_progress(captures):
+    cap = CaptureThread(Factory(), fast())
+    before = cap.stats()
+    assert before["state"] == "idle" and before["captured"] == 0
+    captures.append(cap)
+    t0 = time.monotonic()
+    cap.start()
+    assert wait_until(lambda: cap.captured >= 2)
+    stats = cap.stats()
+    assert set(stats) >= {"captured", "dropped_frames", "reconnects", "last_frame_age_s", "state"}
+    assert stats["state"] == "running" and 0 <= stats["last_frame_age_s"] < WAIT
+    assert cap.last_progress >= t0
+    cap.set_fps(10)
+    with pytest.raises(ValueError):
+        cap.set_fps(0)
+    cap.stop(timeout=2.0)
+    assert cap.stats()["state"] == "stopped" and cap.slot.closed
+    with pytest.raises(RuntimeError):
+        cap.start()
