@@ -109,8 +109,17 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
     setup_logging(settings.output.log_level, fields={"CAMERA": settings.camera.id})
     cam = settings.camera
     notifier = SystemdNotifier()
+    health = Health()
     stop = threading.Event()
     with contextlib.ExitStack() as stack, stop_on_signals(stop):
+        # The watchdog pings from the start (no stage registered yet); a hung start-up is caught by
+        # the unit's TimeoutStartSec.  Stages are registered once the pipeline exists.
+        status_text = ["starting"]
+        watchdog = WatchdogThread(notifier, health, status_provider=lambda: status_text[0])
+        watchdog.start()
+        stack.callback(watchdog.stop)
+        notifier.status("loading model")
+
         t0 = time.monotonic()
         detector = build_detector(settings)
         stack.callback(detector.close)
@@ -131,30 +140,37 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         thermal = ThermalGovernor(settings.thermal, base_fps=cam.fps) if settings.thermal.enabled else None
         motion = MotionGate(settings.motion) if settings.motion.enabled else None
-        health = Health()
-        health.register("capture", max(10.0, 2 * capture.stall_timeout_s))
+        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
         health.register("inference", 20.0)
+        ready = ["running: {} at {}, camera {}".format(detector.name, settings.model.size, cam.id)]
+
+        def on_first_frame() -> None:  # READY=1 once the model is warm and the camera delivers
+            notifier.ready(ready[0])
+            log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
+
         pipeline = Pipeline(
             cam.id, capture.get, lambda: capture.done, detector, tracker, publishers, controls,
             motion=motion, thermal=thermal, set_fps=capture.set_fps, health=health,
             extra_stats=lambda: {**capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
+            on_first_frame=on_first_frame,
         )
-        stop_watch = threading.Thread(target=lambda: (stop.wait(), pipeline.stop()), daemon=True)
-        stop_watch.start()
+
+        def on_stop() -> None:
+            stop.wait()
+            notifier.stopping("stopping: flushing events")
+            pipeline.stop()
+
+        threading.Thread(target=on_stop, name="edgecam-stop", daemon=True).start()
 
         def status() -> str:
             s = pipeline.current_stats()
-            return status_line(s.get("fps"), s.get("temperature_c"), s.get("inference_ms"))
+            return status_line(s.get("fps"), s.get("temperature_c"), s.get("inference_ms"),
+                               throttled=bool(s.get("throttled")), dropped_frames=s.get("dropped_frames"))
 
-        watchdog = WatchdogThread(notifier, health, status_provider=status)
-        stack.enter_context(contextlib.closing(_Stopper(watchdog)))
-        watchdog.start()
-        notifier.ready(f"running: {detector.name} at {settings.model.size}, camera {cam.id}")
-        log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
-        try:
-            pipeline.run()
-        finally:
+        watchdog.status_provider = status
+        pipeline.run()
+        if not stop.is_set():
             notifier.stopping("stopping: flushing events")
         if capture.error is not None and not stop.is_set():
             log.error("camera %s failed: %s", cam.id, capture.error)
@@ -169,11 +185,3 @@ def _publisher_stats(publishers) -> dict:
         if callable(stats):
             out.update({f"mqtt_{k}" if not k.startswith("mqtt") else k: v for k, v in stats().items()})
     return out
-
-
-class _Stopper:
-    def __init__(self, thread) -> None:
-        self.thread = thread
-
-    def close(self) -> None:
-        self.thread.stop()

@@ -82,6 +82,7 @@ class Pipeline:
         extra_stats: Callable[[], dict] | None = None,
         stats_interval_s: float = 10.0,
         max_frames: int | None = None,
+        on_first_frame: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera_id = camera_id
@@ -99,6 +100,7 @@ class Pipeline:
         self.extra_stats = extra_stats
         self.stats_interval_s = stats_interval_s
         self.max_frames = max_frames
+        self.on_first_frame = on_first_frame
         self.clock = clock
         self.stats = PipelineStats()
         self.stop_event = threading.Event()
@@ -118,6 +120,8 @@ class Pipeline:
                     continue
                 self._stamp("capture")
                 self.process(frame)
+                if self.stats.frames == 1 and self.on_first_frame is not None:
+                    self.on_first_frame()
                 now = self.clock()
                 if now - last_stats >= self.stats_interval_s:
                     last_stats = now

@@ -1,0 +1,154 @@
+"""`edgecam run` end to end on an images source with the real model (stdout publisher)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+
+
+def write_scene(tmp_path, horse=4, cat=8):
+    """horse.jpg for a few frames, then cat.jpg: person/dog/horse appear, then leave."""
+    d = tmp_path / "scene"
+    d.mkdir()
+    for i in range(horse):
+        (d / f"a{i:02d}.jpg").symlink_to(SHARED / "images" / "horse.jpg")
+    for i in range(cat):
+        (d / f"b{i:02d}.jpg").symlink_to(SHARED / "images" / "cat.jpg")
+    return d
+
+
+def write_config(tmp_path, scene, loop=False, fps=20, extra=""):
+    cfg = tmp_path / "edgecam.toml"
+    cfg.write_text(f"""
+[camera]
+id = "yard"
+source = "images"
+path = "{scene}"
+fps = {fps}
+loop = {str(loop).lower()}
+
+[model]
+size = 320
+threads = 2
+
+[mqtt]
+enabled = false
+
+[output]
+stdout = true
+state_dir = "{tmp_path / 'state'}"
+
+[tracking]
+min_hits = 2
+max_missed = 3
+
+[motion]
+enabled = false
+
+[thermal]
+sysfs_root = "{tmp_path / 'sys'}"
+{extra}
+""")
+    return cfg
+
+
+def messages(stdout):
+    out = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def by_topic(msgs, suffix):
+    return [m["payload"] for m in msgs if m["topic"].endswith(suffix)]
+
+
+def test_confirmed_events_and_counts_back_to_zero(tmp_path):
+    cfg = write_config(tmp_path, write_scene(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    msgs = messages(proc.stdout)
+    events = by_topic(msgs, "/events")
+    new = {e["label"] for e in events if e["type"] == "new"}
+    assert {"person", "dog", "horse"} <= new
+    for label in ("person", "dog", "horse"):
+        ids = {e["id"] for e in events if e["label"] == label}
+        assert len(ids) == 1, (label, ids)  # one stable track per object
+        kinds = [e["type"] for e in events if e["label"] == label]
+        assert kinds[0] == "new" and kinds[-1] == "end" and kinds.count("end") == 1
+        counts = by_topic(msgs, f"/yard/{label}")
+        assert counts[0] == "1" and counts[-1] == "0", counts
+    # an `end` arrives while the cat frames still run (left the scene), not only at shutdown
+    cat_frames = [i for i, m in enumerate(msgs) if m["topic"].endswith("/detections")
+                  and any(d["label"] == "cat" for d in m["payload"]["detections"])]
+    horse_end = next(i for i, m in enumerate(msgs) if m["topic"].endswith("/events")
+                     and m["payload"]["type"] == "end" and m["payload"]["label"] == "horse")
+    assert horse_end < cat_frames[-1]
+    assert by_topic(msgs, "/availability") == ["online", "offline"]
+    stats = by_topic(msgs, "/stats")[-1]
+    for key in ("fps", "inference_ms", "temperature_c", "throttled", "dropped_frames", "uptime_s"):
+        assert key in stats
+
+
+def test_max_frames_stops_and_ends_live_tracks(tmp_path):
+    cfg = write_config(tmp_path, write_scene(tmp_path, horse=2, cat=0), loop=True)
+    proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg), "--max-frames", "5"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    msgs = messages(proc.stdout)
+    frames = [p["frame"] for p in by_topic(msgs, "/detections")]
+    assert len(frames) == 5
+    events = by_topic(msgs, "/events")
+    news = {e["id"] for e in events if e["type"] == "new"}
+    ends = {e["id"] for e in events if e["type"] == "end"}
+    assert news and news == ends  # every live track was ended on the way out
+
+
+def test_sigterm_shuts_down_cleanly(tmp_path):
+    cfg = write_config(tmp_path, write_scene(tmp_path, horse=2, cat=0), loop=True, fps=5)
+    proc = subprocess.Popen([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    seen = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if '"type":"new"' in line.replace(" ", ""):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    msgs = messages(seen + out)
+    events = by_topic(msgs, "/events")
+    assert {e["id"] for e in events if e["type"] == "new"} == {e["id"] for e in events if e["type"] == "end"}
+    assert by_topic(msgs, "/availability")[-1] == "offline"
+
+
+def test_check_accepts_good_and_rejects_bad_config(tmp_path):
+    cfg = write_config(tmp_path, write_scene(tmp_path))
+    ok = subprocess.run([sys.executable, "-m", "edgecam", "check", "--config", str(cfg)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text().replace("size = 320", "size = 321"))
+    proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "size" in proc.stderr and proc.stdout == ""
+
+
+def test_missing_model_is_exit_2_before_anything_starts(tmp_path):
+    cfg = write_config(tmp_path, write_scene(tmp_path))
+    cfg.write_text(cfg.read_text().replace("size = 320", 'size = 320\npath = "nope.param"'))
+    proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "nope.param" in proc.stderr and "not found" in proc.stderr
+    assert proc.stdout == ""  # nothing was published
