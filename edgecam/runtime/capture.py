@@ -100,6 +100,7 @@ class CaptureThread:
         self._outcome: dict[int, tuple[str, BaseException | None]] = {}
         self._session_progress = 0.0
         self._session_frames = 0
+        self._session_opened = False
         self._thread: threading.Thread | None = None
         self._readers: list[threading.Thread] = []
         self._emitted = 0
@@ -193,6 +194,7 @@ class CaptureThread:
                 gen = self._gen
                 self._session_progress = self._clock()
                 self._session_frames = 0
+                self._session_opened = False
             self.state = "opening"
             try:
                 source = self._factory()
@@ -243,6 +245,8 @@ class CaptureThread:
                     return self._outcome.pop(gen)
                 idle = self._clock() - self._session_progress
                 limit = self.stall_timeout_s
+                if not self._session_opened:  # opening (probing a stream, RTSP) may take longer
+                    limit = max(limit, self._settings.open_timeout_s)
                 if idle >= limit:
                     return "stall", None
                 self._cond.wait(min(limit - idle, READ_POLL_S))
@@ -252,6 +256,10 @@ class CaptureThread:
         outcome: tuple[str, BaseException | None] | None = None
         try:
             source.open()
+            with self._cond:
+                if gen == self._gen:
+                    self._session_opened = True
+                    self._session_progress = self._clock()
             live = bool(getattr(source, "live", True))
             lossless = bool(getattr(source, "lossless", False))
             next_due = self._clock()

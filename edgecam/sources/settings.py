@@ -37,6 +37,9 @@ class CameraSettings:
     stall_timeout_s: float = field(
         default=5.0, metadata={"min": 0.1, "max": 3600.0, "help": "no frame for this long: reopen the source"}
     )
+    open_timeout_s: float = field(
+        default=20.0, metadata={"min": 0.1, "max": 3600.0, "help": "opening (probing a stream, RTSP) may take this long"}
+    )
     reconnect_initial_s: float = field(
         default=0.5, metadata={"min": 0.0, "max": 3600.0, "help": "first wait before reopening a failed source"}
     )
