@@ -1,0 +1,161 @@
+"""Home Assistant MQTT discovery payloads, built by pure functions.
+
+Uses device-based discovery (one retained config per camera on ``<ha>/device/<node_id>/config`` with
+``dev``, ``o`` and ``cmps``).  A component that was announced before but is no longer wanted is sent
+once more as ``{"p": <platform>}`` only, which tells Home Assistant to remove that entity.
+
+Entities per camera:
+
+- per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
+- per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
+- ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
+- diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
+  (``binary_sensor``), all read from the stats JSON with ``value_template``
+- ``switch`` detection on/off and ``number`` confidence threshold (``set/…`` and ``state/…``)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from edgecam import __version__
+from edgecam.publishers.mqtt.topics import Topics, slug
+
+ORIGIN = {"name": "edgecam", "sw": __version__, "url": "https://github.com/edgecam/edgecam"}
+
+_OCCUPIED = "{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}"
+
+# (object id, name, stats key, extra config) of the diagnostic sensors fed by the stats JSON
+_DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("fps", "FPS", "fps", {"unit_of_measurement": "fps", "state_class": "measurement"}),
+    ("inference_ms", "Inference time", "inference_ms",
+     {"unit_of_measurement": "ms", "state_class": "measurement", "device_class": "duration"}),
+    ("temperature", "SoC temperature", "temperature_c",
+     {"unit_of_measurement": "°C", "state_class": "measurement", "device_class": "temperature"}),
+    ("dropped_frames", "Dropped frames", "dropped_frames", {"state_class": "total_increasing"}),
+)
+
+
+def node_id(camera_id: str) -> str:
+    """The Home Assistant node / device identifier of a camera."""
+    return f"edgecam_{slug(camera_id)}"
+
+
+def _label_components(topics: Topics, node: str, label: str, zone: str | None) -> dict[str, dict[str, Any]]:
+    if zone is None:
+        key, state, title = f"{node}_{slug(label)}", topics.count(label), label
+    else:
+        key, state, title = f"{node}_zone_{slug(zone)}_{slug(label)}", topics.zone_count(zone, label), f"{zone} {label}"
+    return {
+        f"{key}_occupancy": {
+            "p": "binary_sensor",
+            "name": f"{title} occupancy",
+            "unique_id": f"{key}_occupancy",
+            "state_topic": state,
+            "value_template": _OCCUPIED,
+            "device_class": "occupancy",
+        },
+        f"{key}_count": {
+            "p": "sensor",
+            "name": f"{title} count",
+            "unique_id": f"{key}_count",
+            "state_topic": state,
+            "state_class": "measurement",
+            "icon": "mdi:counter",
+        },
+    }
+
+
+def components(
+    topics: Topics, camera_id: str, labels: Iterable[str], zones: Iterable[str] = ()
+) -> dict[str, dict[str, Any]]:
+    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``."""
+    node = node_id(camera_id)
+    labels = sorted(set(labels))
+    zones = sorted(set(zones))
+    out: dict[str, dict[str, Any]] = {}
+    for label in labels:
+        out.update(_label_components(topics, node, label, None))
+        for zone in zones:
+            out.update(_label_components(topics, node, label, zone))
+    out[f"{node}_snapshot"] = {
+        "p": "image",
+        "name": "Snapshot",
+        "unique_id": f"{node}_snapshot",
+        "image_topic": topics.snapshot,
+        "content_type": "image/jpeg",
+    }
+    for obj, name, key, extra in _DIAGNOSTIC_SENSORS:
+        out[f"{node}_{obj}"] = {
+            "p": "sensor",
+            "name": name,
+            "unique_id": f"{node}_{obj}",
+            "state_topic": topics.stats,
+            "value_template": "{{ value_json.%s }}" % key,
+            "entity_category": "diagnostic",
+            **extra,
+        }
+    out[f"{node}_throttled"] = {
+        "p": "binary_sensor",
+        "name": "Throttled",
+        "unique_id": f"{node}_throttled",
+        "state_topic": topics.stats,
+        "value_template": "{{ 'ON' if value_json.throttled else 'OFF' }}",
+        "device_class": "problem",
+        "entity_category": "diagnostic",
+    }
+    out[f"{node}_detection"] = {
+        "p": "switch",
+        "name": "Detection",
+        "unique_id": f"{node}_detection",
+        "command_topic": topics.command("detection"),
+        "state_topic": topics.state("detection"),
+        "payload_on": "ON",
+        "payload_off": "OFF",
+        "entity_category": "config",
+        "icon": "mdi:motion-sensor",
+    }
+    out[f"{node}_conf"] = {
+        "p": "number",
+        "name": "Confidence threshold",
+        "unique_id": f"{node}_conf",
+        "command_topic": topics.command("conf"),
+        "state_topic": topics.state("conf"),
+        "min": 0.01,
+        "max": 0.99,
+        "step": 0.01,
+        "mode": "slider",
+        "entity_category": "config",
+    }
+    return out
+
+
+def removals(previous: dict[str, str], current: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """``{"p": platform}`` entries for components announced before (``previous``: id → platform) but gone now."""
+    return {cid: {"p": platform} for cid, platform in sorted(previous.items()) if cid not in current}
+
+
+def device_payload(
+    topics: Topics,
+    camera_id: str,
+    cmps: dict[str, dict[str, Any]],
+    device_name: str = "",
+    qos: int = 1,
+) -> dict[str, Any]:
+    """The device-based discovery payload for a camera with components ``cmps``."""
+    node = node_id(camera_id)
+    return {
+        "dev": {
+            "ids": [node],
+            "name": device_name or f"edgecam {camera_id}",
+            "mf": "edgecam",
+            "mdl": "edgecam camera sensor",
+            "sw": __version__,
+        },
+        "o": dict(ORIGIN),
+        "availability_topic": topics.availability,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": qos,
+        "cmps": cmps,
+    }

@@ -1,0 +1,96 @@
+"""Topic names (CONTRACT §6), built by pure functions.
+
+Layout under ``<prefix>/<camera>/``:
+
+- ``availability``            ``online``/``offline`` (retained, also the last will)
+- ``detections``              per-frame JSON feed
+- ``events``                  track lifecycle JSON (QoS ``qos_events``)
+- ``<label>``                 current count of confirmed tracks with that label (retained)
+- ``zone/<zone>/<label>``     the same, inside one zone (retained)
+- ``snapshot``                JPEG with boxes (retained)
+- ``stats``                   health JSON (retained)
+- ``set/<name>``              commands: ``set/detection`` (ON/OFF), ``set/conf`` (0<x<1)
+- ``state/<name>``            accepted command state, echoed (retained)
+
+Labels are used verbatim except that the MQTT special characters ``/ + #`` (and NUL) become ``_``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+COMMANDS = ("detection", "conf")
+
+_UNSAFE = re.compile(r"[/+#\x00]")
+_SLUG = re.compile(r"[^a-z0-9_]+")
+
+
+def topic_level(name: str) -> str:
+    """``name`` made safe as one topic level (no separators or wildcards, never empty)."""
+    level = _UNSAFE.sub("_", name)
+    return level or "_"
+
+
+def slug(name: str) -> str:
+    """Lower-case ``[a-z0-9_]`` form of ``name`` for Home Assistant ids (``traffic light`` → ``traffic_light``)."""
+    return _SLUG.sub("_", name.lower()).strip("_") or "x"
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    camera: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{topic_level(self.camera)}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def detections(self) -> str:
+        return f"{self.base}/detections"
+
+    @property
+    def events(self) -> str:
+        return f"{self.base}/events"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.base}/snapshot"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.base}/stats"
+
+    def count(self, label: str) -> str:
+        return f"{self.base}/{topic_level(label)}"
+
+    def zone_count(self, zone: str, label: str) -> str:
+        return f"{self.base}/zone/{topic_level(zone)}/{topic_level(label)}"
+
+    def command(self, name: str) -> str:
+        return f"{self.base}/set/{name}"
+
+    def state(self, name: str) -> str:
+        return f"{self.base}/state/{name}"
+
+    def command_name(self, topic: str) -> str | None:
+        """The command ``name`` if ``topic`` is ``<base>/set/<name>`` for a known command, else None."""
+        head = f"{self.base}/set/"
+        if topic.startswith(head) and topic[len(head):] in COMMANDS:
+            return topic[len(head):]
+        return None
+
+
+def discovery_topic(ha_prefix: str, node_id: str) -> str:
+    """Home Assistant device-based discovery topic."""
+    return f"{ha_prefix}/device/{node_id}/config"
+
+
+def ha_status_topic(ha_prefix: str, configured: str = "") -> str:
+    """The topic where Home Assistant announces ``online`` (its birth message)."""
+    return configured or f"{ha_prefix}/status"

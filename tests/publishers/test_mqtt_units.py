@@ -1,0 +1,249 @@
+"""Pure parts of the MQTT publisher: topics, discovery payloads, command parsing, spool, snapshot, settings."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, TrackView
+from edgecam.errors import ConfigError
+from edgecam.publishers.mqtt import commands, discovery
+from edgecam.publishers.mqtt.announcer import Announcer
+from edgecam.publishers.mqtt.connection import is_loopback, resolve_password
+from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detections_payload
+from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
+from edgecam.publishers.mqtt.snapshot import render_snapshot
+from edgecam.publishers.mqtt.spool import Spool
+from edgecam.publishers.mqtt.topics import Topics, slug, topic_level
+from edgecam.publishers.stdout import StdoutPublisher
+
+T = Topics("edgecam", "front")
+
+
+def test_topics_follow_the_contract():
+    assert T.availability == "edgecam/front/availability"
+    assert T.detections == "edgecam/front/detections"
+    assert T.events == "edgecam/front/events"
+    assert T.snapshot == "edgecam/front/snapshot"
+    assert T.stats == "edgecam/front/stats"
+    assert T.count("person") == "edgecam/front/person"
+    assert T.count("traffic light") == "edgecam/front/traffic light"
+    assert T.count("a/b+#") == "edgecam/front/a_b__"
+    assert T.zone_count("drive", "car") == "edgecam/front/zone/drive/car"
+    assert T.command("conf") == "edgecam/front/set/conf"
+    assert T.state("detection") == "edgecam/front/state/detection"
+    assert T.command_name("edgecam/front/set/conf") == "conf"
+    assert T.command_name("edgecam/front/set/other") is None
+    assert T.command_name("edgecam/back/set/conf") is None
+    assert slug("Traffic Light!") == "traffic_light" and topic_level("") == "_"
+
+
+def _ha_keys_ok(payload: dict) -> None:
+    assert {"dev", "o", "cmps", "availability_topic"} <= payload.keys()
+    assert payload["dev"]["ids"] and payload["dev"]["name"] and payload["o"]["name"]
+    uids = set()
+    for cid, cfg in payload["cmps"].items():
+        assert "p" in cfg
+        if len(cfg) == 1:
+            continue  # a removal
+        assert cfg["unique_id"] not in uids
+        uids.add(cfg["unique_id"])
+        assert cfg["p"] in {"binary_sensor", "sensor", "image", "switch", "number"}
+        if cfg["p"] == "image":
+            assert cfg["image_topic"] == T.snapshot and cfg["content_type"] == "image/jpeg"
+        elif cfg["p"] in ("switch", "number"):
+            assert cfg["command_topic"].startswith("edgecam/front/set/")
+            assert cfg["state_topic"].startswith("edgecam/front/state/")
+        else:
+            assert cfg["state_topic"].startswith("edgecam/front/")
+
+
+def test_discovery_components_cover_every_entity():
+    cmps = discovery.components(T, "front", ("person", "dog"), ("drive",))
+    platforms = [c["p"] for c in cmps.values()]
+    # per label and per zone x label: occupancy + count
+    assert platforms.count("binary_sensor") == 2 + 2 + 1  # + throttled
+    assert platforms.count("sensor") == 2 + 2 + 4  # + fps, inference, temperature, dropped frames
+    assert platforms.count("image") == platforms.count("switch") == platforms.count("number") == 1
+    occ = cmps["edgecam_front_zone_drive_dog_occupancy"]
+    assert occ["state_topic"] == "edgecam/front/zone/drive/dog" and occ["device_class"] == "occupancy"
+    diag = [c for c in cmps.values() if c.get("entity_category") == "diagnostic"]
+    assert len(diag) == 5 and all(c["state_topic"] == T.stats and "value_json" in c["value_template"] for c in diag)
+    payload = discovery.device_payload(T, "front", cmps)
+    json.loads(json.dumps(payload))
+    _ha_keys_ok(payload)
+
+
+def test_discovery_removes_dropped_labels_across_restarts(tmp_path):
+    ha = HomeAssistantSettings()
+    first = Announcer(ha, T, "front", tmp_path, labels=("person", "dog"))
+    [(topic, payload)] = first.messages()
+    assert topic == "homeassistant/device/edgecam_front/config"
+    assert "edgecam_front_dog_count" in json.loads(payload)["cmps"]
+    first.commit()
+    second = Announcer(ha, T, "front", tmp_path, labels=("person",))  # "restart" with dog removed
+    cmps = json.loads(second.messages()[0][1])["cmps"]
+    assert cmps["edgecam_front_dog_count"] == {"p": "sensor"}
+    assert cmps["edgecam_front_dog_occupancy"] == {"p": "binary_sensor"}
+    assert "unique_id" in cmps["edgecam_front_person_count"]
+    second.commit()
+    third = Announcer(ha, T, "front", tmp_path, labels=("person",))
+    assert "edgecam_front_dog_count" not in json.loads(third.messages()[0][1])["cmps"]
+    third.commit()
+    off = Announcer(replace(ha, discovery=False), T, "front", tmp_path, labels=("person",))
+    assert off.messages() == [("homeassistant/device/edgecam_front/config", b"")]
+    off.commit()
+    assert not (tmp_path / "discovery.json").exists()
+    assert Announcer(replace(ha, discovery=False), T, "front", tmp_path).messages() == []
+
+
+def test_discovery_learns_labels_when_none_configured(tmp_path):
+    ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path)
+    assert ann.observe(["cat"], []) is True and ann.observe(["cat"], []) is False
+    ann.messages(); ann.commit()
+    again = Announcer(HomeAssistantSettings(), T, "front", tmp_path)
+    assert "edgecam_front_cat_count" in json.loads(again.messages()[0][1])["cmps"]
+
+
+@pytest.mark.parametrize("raw,value", [(b"ON", True), (b"off", False), (b" true\n", True), (b"0", False)])
+def test_detection_payloads(raw, value):
+    assert commands.parse_detection(raw) is value
+
+
+@pytest.mark.parametrize("raw,value", [(b"0.5", 0.5), (b"0.01", 0.01), (b".3", 0.3), (b"+0.7", 0.7), (b"5e-1", 0.5)])
+def test_conf_payloads(raw, value):
+    assert commands.parse_conf(raw) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("raw", [b"", b"nan", b"NaN", b"inf", b"-0.5", b"0", b"1", b"1.5", b"0x1p-1", b"abc",
+                                 b"0.5" + b" " * 40, b"\xff\xfe", b"0.5\x00", b"1e999", b"0_5", "٠.٥".encode()])
+def test_bad_conf_payloads_are_rejected(raw):
+    with pytest.raises(ValueError):
+        commands.parse_conf(raw)
+
+
+@given(st.binary(max_size=64))
+@hsettings(max_examples=300, deadline=None)
+def test_parsers_never_crash_and_accept_only_sane_values(raw):
+    try:
+        value = commands.parse_conf(raw)
+    except ValueError:
+        pass
+    else:
+        assert math.isfinite(value) and 0 < value < 1
+    try:
+        assert commands.parse_detection(raw) in (True, False)
+    except ValueError:
+        pass
+
+
+def test_spool_is_ordered_bounded_and_persistent(tmp_path, caplog):
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path, max_messages=5)
+    for i in range(3):
+        spool.append("t", f"m{i}".encode(), 1, False)
+    assert [m.payload for m in spool.read_after(0, 10)] == [b"m0", b"m1", b"m2"]
+    assert spool.append_many(("t", f"m{i}".encode(), 1, False) for i in range(3, 8)) == 3
+    assert spool.dropped == 3 and len(spool) == 5
+    assert "spool full" in caplog.text
+    rows = spool.read_after(0, 10)
+    assert [m.payload for m in rows] == [b"m3", b"m4", b"m5", b"m6", b"m7"]
+    spool.delete([rows[0].id, rows[2].id])
+    assert len(spool) == 3
+    spool.close()
+    reopened = Spool(path, max_messages=5)  # a restart sees the same, in order
+    assert [m.payload for m in reopened.read_after(0, 10)] == [b"m4", b"m6", b"m7"]
+    assert [m.payload for m in reopened.read_after(rows[1].id, 1)] == [b"m6"]
+    reopened.append("t", b"m8", 1, False)
+    assert max(m.id for m in reopened.read_after(0, 10)) > rows[-1].id  # ids never reused
+    reopened.close()
+
+
+def _dets(n: int) -> Detections:
+    boxes = np.tile(np.array([[10, 20, 110, 220]], np.float32), (n, 1))
+    return Detections(boxes, np.full(n, 0.8, np.float32), np.zeros(n, np.int32), ("person",))
+
+
+def _update(i: int, n: int, inference: bool = True) -> FrameUpdate:
+    frame = Frame(np.zeros((240, 320, 3), np.uint8), i, 1000.0 + i)
+    d = _dets(n)
+    return FrameUpdate("front", frame, Inference(d, 320, 240, 7.5) if inference else None, d)
+
+
+def test_feed_gate_publishes_detections_and_one_empty_when_they_stop():
+    gate = FeedGate()
+    pattern = [0, 1, 2, 0, 0, 1, 0, 0]
+    assert [gate.admit(_update(i, n)) for i, n in enumerate(pattern)] == [False, True, True, True, False, True, True, False]
+    assert gate.admit(_update(9, 0, inference=False)) is False
+    p = detections_payload(_update(3, 2))
+    assert p == {"v": 1, "camera": "front", "frame": 3, "timestamp": 1003.0, "inference_ms": 7.5, "width": 320,
+                 "height": 240, "detections": [{"label": "person", "label_id": 0, "score": 0.8,
+                                                "box": [10.0, 20.0, 110.0, 220.0]}] * 2}
+    assert changed_counts({"a": 1, "b": 0}, {"a": 1, "b": 2, "c": 0}) == {"b": 2, "c": 0}
+
+
+def test_snapshot_is_a_bounded_jpeg_with_boxes():
+    image = np.full((480, 1280, 3), 200, np.uint8)
+    frame = Frame(image, 0, 0.0)
+    jpeg = render_snapshot(frame, [TrackView("1", "person", (100, 100, 600, 400), 0.9)], max_width=320, quality=80)
+    assert jpeg[:3] == b"\xff\xd8\xff"
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (120, 320, 3)
+    plain = cv2.imdecode(np.frombuffer(render_snapshot(frame, [], 320), np.uint8), cv2.IMREAD_COLOR)
+    assert np.abs(decoded.astype(int) - plain.astype(int)).max() > 50  # the box was drawn
+    assert (image == 200).all()  # the pipeline's frame is untouched
+
+
+def test_settings_validation_and_password_rules(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="reconnect_max_s"):
+        MqttSettings(reconnect_min_s=10, reconnect_max_s=1).validate()
+    with pytest.raises(ValueError, match="only one"):
+        MqttSettings(username="u", password_file="a", password_env="B").validate()
+    with pytest.raises(ValueError, match="certfile and keyfile"):
+        MqttSettings(tls=True, certfile="c").validate()
+    with pytest.raises(ValueError, match="tls = true"):
+        MqttSettings(ca_file="ca.pem").validate()
+    MqttSettings(tls=True, ca_file="ca.pem", username="u", password_env="X").validate()
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("192.168.1.2") and not is_loopback("broker.lan")
+    monkeypatch.setenv("EDGECAM_TEST_PW", "s3cret")
+    remote = MqttSettings(host="192.168.1.2", username="u", password_env="EDGECAM_TEST_PW")
+    with pytest.raises(ConfigError, match="refusing to send the password without TLS to 192.168.1.2"):
+        resolve_password(remote)
+    assert resolve_password(replace(remote, allow_plaintext_password=True)) == "s3cret"
+    assert resolve_password(replace(remote, tls=True)) == "s3cret"
+    assert resolve_password(replace(remote, host="127.0.0.1")) == "s3cret"
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_password(MqttSettings(username="u", password_file=str(tmp_path / "nope")))
+
+
+def test_stdout_publisher_prints_the_mqtt_messages():
+    out = io.StringIO()
+    pub = StdoutPublisher("front", stream=out)
+    pub.start()
+    ev = Event("new", "front-1", "person", 0.8, 0.8, (10, 20, 110, 220), 1000.0)
+    u = _update(0, 1)
+    pub.publish(FrameUpdate(u.camera, u.frame, u.inference, u.detections, (ev,), counts={"person": 1},
+                            zone_counts={("drive", "person"): 1}))
+    pub.publish(FrameUpdate(u.camera, u.frame, u.inference, _dets(0), counts={"person": 1}))
+    pub.publish_stats({"fps": np.float32(4.5), "dropped_frames": 0})
+    pub.close()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    topics = [m["topic"] for m in lines]
+    assert topics == ["edgecam/front/availability", "edgecam/front/detections", "edgecam/front/events",
+                      "edgecam/front/person", "edgecam/front/zone/drive/person", "edgecam/front/detections",
+                      "edgecam/front/stats", "edgecam/front/availability"]
+    assert lines[1]["payload"]["detections"][0]["label"] == "person"
+    assert lines[2]["payload"] == ev.to_payload()
+    assert lines[3]["payload"] == "1" and lines[3]["retained"] is True
+    assert lines[5]["payload"]["detections"] == []
+    assert lines[6]["payload"] == {"fps": 4.5, "dropped_frames": 0}
+    assert lines[-1]["payload"] == "offline"
