@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from edgecam.domain import Inference, PixelFormat
+from edgecam.plugins import load_plugin
 
 
 @runtime_checkable
@@ -28,9 +28,4 @@ REGISTRY: dict[str, str] = {
 
 
 def load_detector_class(backend: str) -> type:
-    try:
-        target = REGISTRY[backend]
-    except KeyError:
-        raise KeyError(f"unknown detector backend {backend!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load_plugin(REGISTRY, "detector backend", backend)

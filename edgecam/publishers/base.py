@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 from edgecam.domain import FrameUpdate
+from edgecam.plugins import load_plugin
 
 
 @runtime_checkable
@@ -33,9 +33,4 @@ REGISTRY: dict[str, str] = {
 
 
 def load_publisher_class(name: str) -> type:
-    try:
-        target = REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown publisher {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load_plugin(REGISTRY, "publisher", name)

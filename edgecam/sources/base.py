@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from edgecam.domain import Frame
+from edgecam.plugins import load_plugin
 
 if TYPE_CHECKING:
     from edgecam.sources.settings import CameraSettings
@@ -45,12 +45,7 @@ REGISTRY: dict[str, str] = {
 
 
 def load_source_class(name: str) -> type:
-    try:
-        target = REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return load_plugin(REGISTRY, "source", name)
 
 
 def create_source(settings: "CameraSettings", base_dir: str | os.PathLike | None = None) -> FrameSource:
