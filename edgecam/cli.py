@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="local broker + daemon on sample images, showing the MQTT traffic")
     p.add_argument("--shared", type=Path, default=None, help="directory holding images/ (default ../shared)")
-    p.add_argument("--frames", type=_positive_int, default=24, help="frames to process (default 24)")
+    p.add_argument("--frames", type=_positive_int, default=40, help="frames to process (default 40)")
     p.add_argument("--model", default="yolov5ss")
     p.add_argument("--size", type=_size, default=640)
     return parser

@@ -48,13 +48,24 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
     raise UsageError("mosquitto did not start listening within 10 s")
 
 
+def demo_scene(images: Path, workdir: Path, hold: int = 4) -> Path:
+    """Each sample photo held for ``hold`` frames (symlinks), so objects appear, persist and leave."""
+    scene = workdir / "scene"
+    scene.mkdir()
+    photos = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for i, photo in enumerate(photos):
+        for k in range(hold):
+            (scene / f"{i:03d}-{k}{photo.suffix}").symlink_to(photo)
+    return scene
+
+
 def demo_config(images: Path, port: int, state_dir: Path, model: str, size: int) -> str:
     return f"""
 [camera]
 id = "demo"
 source = "images"
 path = "{images}"
-fps = 2
+fps = 4
 loop = true
 
 [model]
@@ -84,6 +95,9 @@ def _show(msg) -> None:
         if topic.endswith("/detections"):
             d = json.loads(text)
             text = f"frame {d['frame']}: " + ", ".join(f"{x['label']} {x['score']:.2f}" for x in d["detections"])
+        elif topic.endswith("/events"):
+            e = json.loads(text)
+            text = f"{e['type']:<6} {e['label']} (score {e['score']:.2f}, top {e['top_score']:.2f}) id {e['id']}"
         elif topic.startswith("homeassistant/"):
             text = f"<discovery config, {len(msg.payload)} bytes>"
         elif len(text) > 160:
@@ -102,7 +116,7 @@ def run_demo(shared: Path, frames: int, model: str = "yolov5ss", size: int = 640
         broker, port = start_broker(work)
         try:
             cfg = work / "edgecam.toml"
-            cfg.write_text(demo_config(images, port, work / "state", model, size))
+            cfg.write_text(demo_config(demo_scene(images, work), port, work / "state", model, size))
             print(f"mosquitto on 127.0.0.1:{port}; config {cfg}; subscribing to edgecam/# and homeassistant/#", flush=True)
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgecam-demo-viewer")
             client.on_message = lambda c, u, m: _show(m)
