@@ -344,7 +344,8 @@ def test_fuzzed_commands_keep_the_daemon_alive_and_state_sane(tmp_path, mosquitt
     @hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     def run(commands):
         for name, payload in commands:
-            rec.client.publish(f"{base}/set/{name}", payload, qos=1)
+            # wait for each PUBACK: a recorder reconnect must not re-send junk after the sentinel
+            rec.client.publish(f"{base}/set/{name}", payload, qos=1).wait_for_publish(10)
         mark = next(sentinel)  # a valid command after the junk must still be applied
         rec.publish(f"{base}/set/conf", str(mark))
         rec.wait_for(f"{base}/state/conf", lambda m: m.payload == str(mark).encode(), timeout=10)

@@ -10,6 +10,10 @@ Threads:
 Event delivery: every event is written to the spool first and deleted only once acknowledged.
 On each (re)connect paho's own queue of unacknowledged messages is dropped and the spool is
 replayed from its oldest message, so events arrive in order, also across daemon restarts.
+Acknowledgements received before the link broke are collected first, so an acknowledged event is
+never sent again; only an event in flight (sent, not yet acknowledged) when the link breaks may
+arrive twice (QoS 1 is at-least-once).  If the disk refuses spool writes, the spool holds the
+events in memory (see ``spool.py``) and delivery continues.
 """
 
 from __future__ import annotations
@@ -172,10 +176,10 @@ class MqttPublisher:
                 pass
             client.disconnect()
         client.loop_stop()
-        left = len(self._spool)
-        if left:
-            log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", left, self._spool.path)
-        self._spool.close()
+        self._spool.close()  # writes events held in memory, or reports them lost
+        kept = len(self._spool) - self._spool.lost_at_close
+        if kept:
+            log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
 
     # ------------------------------------------------------------------ status
     @property
@@ -192,6 +196,8 @@ class MqttPublisher:
             "dropped_detections": self._dropped_detections,
             "spooled": len(spool) if spool is not None else 0,
             "spool_dropped": spool.dropped if spool is not None else 0,
+            "spool_held": spool.held if spool is not None else 0,  # in memory: the disk refused them
+            "spool_write_errors": spool.write_errors if spool is not None else 0,
             "connected": self.connected,
             "reconnects": max(0, self._connects - 1),
             "connect_failures": self._connect_failures,
@@ -340,6 +346,7 @@ class MqttPublisher:
         if snapshot is not None:
             self._render_snapshot(snapshot)
         if gen != self._worker_gen:  # new connection: paho dropped its queue; replay from the start
+            self._collect_acks()  # acked before the link broke: delete now, never re-send
             self._worker_gen = gen
             self._inflight.clear()
             self._cursor = 0

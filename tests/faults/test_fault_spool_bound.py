@@ -1,0 +1,41 @@
+"""Fault: the broker is down long enough for the spool to reach its size bound.
+
+Kept: the newest ``spool_max_messages`` events, delivered in order once the broker is back.
+Reported: the oldest dropped are counted (``mqtt_spool_dropped`` in the stats) and warned about —
+once, not once per event.
+"""
+
+from __future__ import annotations
+
+from daemonkit import (Daemon, assert_delivered_exactly, last_stats, outage_setup, spool_rows, stderr_lines,
+                       write_config, write_scene)
+
+BOUND = 5
+
+
+def test_spool_at_its_bound_drops_the_oldest_counts_and_warns(tmp_path, mqtt_recorder):
+    broker, rec = outage_setup(tmp_path, mqtt_recorder)
+    state = tmp_path / "state"
+    try:
+        broker.stop()  # down from the start: nothing can be delivered
+        cfg = write_config(tmp_path, write_scene(tmp_path / "scene", horse=3, cat=5), broker.port, loop=True,
+                           fps=10, mqtt=f"spool_max_messages = {BOUND}\n")
+        with Daemon(cfg, tmp_path / "run") as daemon:
+            daemon.wait_until(lambda: len(daemon.events()) >= 3 * BOUND, 60, "events beyond the bound")
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt_spool_dropped"] >= 2 * BOUND, 30, "drops counted")
+            assert spool_rows(state) == BOUND
+            broker.start()
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt_connected"], 30, "reconnect")
+            daemon.wait_until(lambda: len(rec.on("edgecam/yard/events")) >= BOUND + 4, 30, "delivery")
+            assert daemon.terminate() == 0, daemon.stderr()[-3000:]
+        produced = daemon.events()
+        dropped = last_stats(daemon)["mqtt_spool_dropped"]
+        assert dropped >= 2 * BOUND
+        # exactly the events that were not dropped, in order: the oldest ``dropped`` ones are missing
+        assert_delivered_exactly(rec, produced[dropped:])
+        warned = stderr_lines(daemon.stderr(), "MQTT spool full")
+        assert 1 <= len(warned) <= 2, warned  # first drop, plus a summary at exit
+        assert "raise mqtt.spool_max_messages" in warned[0]
+        assert spool_rows(state) == 0
+    finally:
+        broker.stop()
