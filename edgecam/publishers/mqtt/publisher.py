@@ -33,6 +33,7 @@ from edgecam.domain import FrameUpdate
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import build_client, connect_async, default_client_id, resolve_password
+from edgecam.publishers.mqtt.delivery import EventDelivery
 from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detections_payload, encode, stats_payload
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
@@ -89,8 +90,6 @@ class MqttPublisher:
         # worker-side
         self._worker_gate = FeedGate()
         self._published_counts: dict[Any, int] = {}
-        self._inflight: deque[tuple[mqtt.MQTTMessageInfo, int]] = deque()
-        self._cursor = 0
         self._worker_gen = 0
         self._next_snapshot = 0.0
         # stats
@@ -103,6 +102,7 @@ class MqttPublisher:
         self._started = False
         self._closed = False
         self._spool: Spool | None = None
+        self._delivery: EventDelivery | None = None
         self._client: mqtt.Client | None = None
         self._worker: threading.Thread | None = None
 
@@ -114,6 +114,7 @@ class MqttPublisher:
         self._spool = Spool(self.state_dir / SPOOL_FILENAME, self.settings.spool_max_messages)
         if len(self._spool):
             log.info("MQTT spool holds %d event(s) from before; they are sent first", len(self._spool))
+        self._delivery = EventDelivery(self._spool, _REPLAY_WINDOW)
         self._set_retained(self.topics.state("detection"), commands.format_state("detection", self.controls.detection_enabled))
         self._set_retained(self.topics.state("conf"), commands.format_state("conf", self.controls.conf))
         self.controls.subscribe(self._on_control)
@@ -323,7 +324,7 @@ class MqttPublisher:
         with self._lock:
             if not self._work_waiting():
                 timeout = 1.0
-                if self._inflight or self._closing:
+                if (self._delivery is not None and self._delivery.inflight) or self._closing:
                     timeout = 0.05
                 elif self._snapshot_src is not None:
                     timeout = max(0.01, min(timeout, self._next_snapshot - time.monotonic()))
@@ -345,11 +346,11 @@ class MqttPublisher:
             self._fold_counts(counts, zone_counts)
         if snapshot is not None:
             self._render_snapshot(snapshot)
+        delivery = self._delivery
+        assert delivery is not None
         if gen != self._worker_gen:  # new connection: paho dropped its queue; replay from the start
-            self._collect_acks()  # acked before the link broke: delete now, never re-send
+            delivery.restart()
             self._worker_gen = gen
-            self._inflight.clear()
-            self._cursor = 0
         connected = self._connected.is_set()
         if connected:
             if announce:
@@ -363,9 +364,9 @@ class MqttPublisher:
                     self._outbox = [(t, p) for t, p in self._retained.items() if t not in queued] + self._outbox
             self._send_retained(gen)
         self._send_feed(frames, gen, connected)
-        self._collect_acks()
+        delivery.collect_acks()
         if connected:
-            self._replay(gen)
+            delivery.replay(lambda topic, payload, qos, retain: self._publish(gen, topic, payload, qos, retain))
         if closing:
             return not self._flushed() and time.monotonic() < self._close_deadline
         return True
@@ -373,7 +374,7 @@ class MqttPublisher:
     def _flushed(self) -> bool:
         with self._lock:
             pending = bool(self._events or self._frames or (self._outbox and self._connected.is_set()))
-        return not pending and not self._inflight and len(self._spool or ()) == 0
+        return not pending and (self._delivery is None or self._delivery.idle)
 
     def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int]) -> None:
         current: dict[Any, int] = dict(counts)
@@ -430,30 +431,3 @@ class MqttPublisher:
                 connected = False
                 with self._lock:
                     self._dropped_detections += 1
-
-    def _collect_acks(self) -> None:
-        done = []
-        while self._inflight and self._inflight[0][0].is_published():
-            info, sid = self._inflight.popleft()
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                done.append(sid)
-        # out-of-order acks (QoS 2 or broker quirks): pick them out too
-        rest = [(i, s) for i, s in self._inflight if i.is_published() and i.rc == mqtt.MQTT_ERR_SUCCESS]
-        if rest:
-            acked = {s for _, s in rest}
-            done.extend(acked)
-            self._inflight = deque((i, s) for i, s in self._inflight if s not in acked)
-        if done and self._spool is not None:
-            self._spool.delete(done)
-
-    def _replay(self, gen: int) -> None:
-        assert self._spool is not None
-        room = _REPLAY_WINDOW - len(self._inflight)
-        if room <= 0:
-            return
-        for row in self._spool.read_after(self._cursor, room):
-            info = self._publish(gen, row.topic, row.payload, row.qos, row.retain)
-            if info is None:
-                return
-            self._inflight.append((info, row.id))
-            self._cursor = row.id
