@@ -1,0 +1,112 @@
+"""``python -m deploy`` — the workstation conversion pipeline (see deploy/README.md).
+
+    python -m deploy models --weights W.pt --calib DIR --out OUT      # everything (make models)
+    python -m deploy convert --weights W.pt --out OUT                  # fp32 + fp16 bundles only
+    python -m deploy push --host user@pi --bundle OUT/name-int8        # make push
+
+Exit codes: 0 ok, 2 usage / unsafe or unusable input (one line on stderr naming the fix), 1 other failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deploy", description="YOLOv5-Lite .pt → ncnn fp32/fp16/int8 bundles")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("models", help="convert, calibrate, quantize, measure and report (make models)")
+    m.add_argument("--weights", type=Path, required=True, help="YOLOv5-style checkpoint (.pt)")
+    m.add_argument("--calib", type=Path, required=True, help="calibration images (DIR/*.jpg); if DIR is X/images "
+                   "with X/labels beside it, X is also the evaluation set and half of it the search's validation split")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--size", type=int, default=640, help="input size for calibration/eval/bench (default 640)")
+    m.add_argument("--method", choices=("max", "kl", "aciq"), help="fix the calibration method (default: search)")
+    m.add_argument("--methods", default="max,kl,aciq", help="methods the search tries (default max,kl,aciq)")
+    m.add_argument("--fp32-layers", default="search",
+                   help="search | default (first conv + head convs) | none | comma-separated layer names")
+    m.add_argument("--budget", type=float, default=0.003, help="allowed mAP@.5:.95 drop on the validation split")
+    m.add_argument("--val", type=Path, help="labelled DATASET for the search (must not share images with --calib)")
+    m.add_argument("--eval", dest="eval_dataset", type=Path, help="labelled DATASET for the report's mAP")
+    m.add_argument("--calib-limit", type=int, default=0, help="use only the first N calibration images")
+    m.add_argument("--threads", type=int, default=None)
+    m.add_argument("--no-fuse", action="store_true", help="no requantize fusion between int8 convs")
+    m.add_argument("--parity-sizes", default="320,416,640")
+    m.add_argument("--no-report", action="store_true")
+    m.add_argument("--baselines", default="", help="known models to add to the report, e.g. yolov5ss,yolov5ss-int8")
+
+    c = sub.add_parser("convert", help="fp32 + fp16 bundles only")
+    c.add_argument("--weights", type=Path, required=True)
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--size", type=int, default=640)
+
+    s = sub.add_parser("push", help="copy a bundle to the Pi (or a local root dir), point the config at it, restart, check")
+    s.add_argument("--host", required=True, help="user@pi, or a local directory standing for the Pi's root")
+    s.add_argument("--bundle", type=Path, required=True)
+    s.add_argument("--models-dir", default="/var/lib/edgecam/models")
+    s.add_argument("--config", default="/etc/edgecam/edgecam.toml")
+    s.add_argument("--service", default="edgecam")
+    s.add_argument("--restart-cmd", default=None, help="override the restart (remote default: sudo systemctl restart edgecam)")
+    s.add_argument("--check-cmd", default="edgecam check --config {config}")
+    s.add_argument("--dry-run", action="store_true")
+    return p
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from deploy.checkpoint import CheckpointError  # noqa: PLC0415
+
+    try:
+        if args.command == "models":
+            from deploy.pipeline import Options, run  # noqa: PLC0415
+
+            if args.size % 32:
+                raise ValueError(f"--size must be a multiple of 32 (got {args.size})")
+            run(Options(
+                weights=args.weights, calib=args.calib, out=args.out, size=args.size,
+                methods=tuple(x for x in args.methods.split(",") if x), method=args.method,
+                fp32_layers=args.fp32_layers, budget=args.budget, val=args.val, eval_dataset=args.eval_dataset,
+                calib_limit=args.calib_limit, threads=args.threads, fuse=not args.no_fuse,
+                parity_sizes=tuple(int(x) for x in args.parity_sizes.split(",") if x), report=not args.no_report,
+                baselines=tuple(x for x in args.baselines.split(",") if x),
+            ), _say)
+        elif args.command == "convert":
+            from deploy.checkpoint import load_checkpoint  # noqa: PLC0415
+            from deploy.convert import convert  # noqa: PLC0415
+
+            ck = load_checkpoint(args.weights)
+            res = convert(ck, args.out, args.weights.stem, args.size)
+            _say(f"{res.fp32}\n{res.fp16}")
+        elif args.command == "push":
+            from deploy.push import PushOptions, push  # noqa: PLC0415
+
+            push(PushOptions(args.host, args.bundle, args.models_dir, args.config, args.service, args.restart_cmd,
+                             args.check_cmd, args.dry_run), _say)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"deploy {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: one line, exit 1
+        from edgecam.errors import ModelError  # noqa: PLC0415
+
+        if isinstance(exc, ModelError):
+            print(f"deploy {args.command}: {exc}", file=sys.stderr)
+            return 2
+        if args.verbose:
+            raise
+        print(f"deploy {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""End-to-end: .pt → fp32/fp16/int8 bundles + report, on a small subset (one shared run)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import cv2
+import ncnn
+import numpy as np
+import pytest
+
+from edgecam.bundles.ncnnfile import TAG_FP16, TAG_INT8, parse_param, walk_bin
+from edgecam.bundles.resolver import resolve, validate
+
+from deploy.calibrate import make_table, quantizable_layers
+from deploy.int8 import write_int8
+from deploy.measure import open_detector
+from deploy.ncnnio import NcnnModel
+
+from deploy_paths import IMAGES
+
+pytestmark = pytest.mark.slow
+
+
+def _bundle(run, prec: str) -> Path:
+    return run["out"] / f"yolov5ss-{prec}"
+
+
+@pytest.mark.parametrize("prec", ["fp32", "fp16", "int8"])
+def test_bundles_are_valid_and_checksummed(pipeline_run, prec):
+    b = _bundle(pipeline_run, prec)
+    m = json.loads((b / "model.json").read_text())
+    assert m["precision"] == prec and m["input"] == "in0" and m["pixel"] == "RGB"
+    assert [o["blob"] for o in m["outputs"]] == ["out0", "out1", "out2"]
+    assert [o["stride"] for o in m["outputs"]] == [8, 16, 32]
+    assert all(o["layout"] == "chw" for o in m["outputs"])
+    assert m["outputs"][1]["anchors"] == [[23.0, 29.0], [43.0, 55.0], [73.0, 105.0]]
+    assert m["mean"] == [0.0, 0.0, 0.0] and m["norm"] == pytest.approx([1 / 255] * 3)
+    assert len(m["classes"]) == 80 and set(m["sha256"]) == {m["param"], m["bin"]}
+    validate(resolve(b))  # sha256, .bin walk ends exactly at EOF, blobs exist, heads are YOLO heads
+
+
+def test_storage_formats(pipeline_run):
+    tags = {}
+    kept: list[str] = []
+    for prec in ("fp32", "fp16", "int8"):
+        b = _bundle(pipeline_run, prec)
+        param = parse_param((b / f"yolov5ss-{prec}.param").read_text())
+        data = (b / f"yolov5ss-{prec}.bin").read_bytes()
+        tags[prec] = {buf.storage for buf in walk_bin(param, data) if buf.role == "weight"}
+        if prec == "int8":
+            terms = {layer.name: layer.int(8) for layer in param.layers if layer.type.startswith("Convolution")}
+            cal = json.loads((b / "model.json").read_text())["calibration"]
+            for name in cal["fp32_layers"]:
+                assert terms[name] == 0
+            assert sum(1 for t in terms.values() if t) == cal["int8_layers"] > 50
+            assert any(t > 100 for t in terms.values())  # requantize fusion happened
+    # layers the search kept in fp32 keep fp32 weights; everything else is int8
+    assert tags == {"fp32": {"fp32"}, "fp16": {"fp16"}, "int8": {"int8", "fp32"} if kept else {"int8"}}
+    assert TAG_INT8 == struct.unpack("<I", bytes.fromhex("384B0D00"))[0]
+    assert TAG_FP16 == struct.unpack("<I", bytes.fromhex("476B3001"))[0]
+
+
+def test_fp32_parity_with_pytorch_at_three_sizes(pipeline_run):
+    rep = json.loads((pipeline_run["out"] / "report.json").read_text())
+    diff = rep["precisions"]["fp32"]["max_abs_diff"]
+    assert set(diff) == {"320", "416", "640", "max"}
+    assert diff["max"] <= 1e-3, diff
+
+
+def test_int8_writer_is_bit_exact_with_ncnn_load_time_quantization(pipeline_run, tmp_path):
+    """Oracle: float weights + the same scales → ncnn quantizes at load; outputs must be identical."""
+    b = _bundle(pipeline_run, "fp32")
+    model = NcnnModel.load(b / "yolov5ss-fp32.param", b / "yolov5ss-fp32.bin")
+    layers = quantizable_layers(model)
+    rng = np.random.default_rng(0)
+    from deploy.calibrate import BlobStats
+
+    stats = {q.bottom: BlobStats(absmax=float(rng.uniform(1, 20)), elements=1000) for q in layers}
+    table = make_table(layers, stats, "max")
+    write_int8(model, table, set(), tmp_path / "q.param", tmp_path / "q.bin")
+    write_int8(model, table, set(), tmp_path / "o.param", tmp_path / "o.bin", oracle=True)
+    det = open_detector(b, 320, 2)
+    mat, _ = det.preprocess(cv2.imread(str(IMAGES / "horse.jpg")), "BGR")
+    outs = []
+    for stem in ("q", "o"):
+        net = ncnn.Net()
+        net.opt.num_threads = 2
+        assert net.load_param(str(tmp_path / f"{stem}.param")) == 0
+        assert net.load_model(str(tmp_path / f"{stem}.bin")) == 0
+        ex = net.create_extractor()
+        ex.input("in0", mat)
+        outs.append([np.array(ex.extract(o)[1], copy=True) for o in ("out0", "out1", "out2")])
+    for a, o in zip(*outs):
+        np.testing.assert_array_equal(a, o)
+
+
+def _labels(bundle: Path, size: int) -> dict[str, float]:
+    det = open_detector(bundle, size, 2, conf=0.5)
+    res = det.detect(cv2.imread(str(IMAGES / "horse.jpg")), "BGR")
+    det.close()
+    best: dict[str, float] = {}
+    for d in res.detections.to_dicts():
+        best[d["label"]] = max(best.get(d["label"], 0.0), d["score"])
+    return best
+
+
+@pytest.mark.parametrize("prec", ["fp32", "int8"])
+@pytest.mark.parametrize("size", [320, 640])
+def test_detections_match_the_seed(pipeline_run, prec, size):
+    ours = _labels(_bundle(pipeline_run, prec), size)
+    seed = _labels("yolov5ss", size)  # the seed's own ncnn model
+    assert {"person", "dog", "horse"} <= set(ours)
+    assert set(ours) == set(seed)
+    tol = 0.03 if prec == "fp32" else 0.1
+    for k in seed:
+        assert ours[k] == pytest.approx(seed[k], abs=tol), (k, ours[k], seed[k])
+
+
+def test_report(pipeline_run):
+    out = pipeline_run["out"]
+    rep = json.loads((out / "report.json").read_text())
+    for prec in ("fp32", "fp16", "int8"):
+        r = rep["precisions"][prec]
+        assert r["size_bytes"] > 0 and r["latency"]["median_ms"] > 0
+        assert 0.0 < r["map"]["map50_95"] <= 1.0 and r["map"]["images"] == 16
+        assert r["max_abs_diff"]["max"] >= 0
+    assert rep["precisions"]["int8"]["size_bytes"] < 0.5 * rep["precisions"]["fp32"]["size_bytes"]
+    cal = rep["calibration"]
+    assert cal["images"] == 16 and cal["preprocessing"]["pixel"] == "RGB" and cal["method"] in ("max", "kl")
+    search = rep["search"]
+    assert len(search["candidates"]) >= 8  # 2 methods x 4 base sets, every one reported
+    assert search["fp32_val"]["images"] == 8  # the odd half: disjoint from the search's calibration half
+    md = (out / "report.md").read_text()
+    for c in search["candidates"]:
+        assert f"| {c['method']} | {c['label']}" in md
+    assert "(chosen)" in md
+    png = out / "report.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "yolov5ss-int8" / "yolov5ss-int8.table").read_text().count("_param_0") == cal["int8_layers"] + len(cal["fp32_layers"])
