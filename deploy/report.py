@@ -98,17 +98,45 @@ def render_markdown(rep: dict[str, Any], plot: Path | None) -> str:
                   f"kept in fp32: {', '.join(f'`{x}`' for x in cal['fp32_layers']) or 'none'}. Table: `{cal['table']}`."]
     s = rep.get("search")
     if s:
-        lines += ["", "## Mixed-precision search", "",
-                  f"Validation split (disjoint from the calibration images): fp32 mAP@.5:.95 = {s['fp32_val']['map50_95']:.4f} "
-                  f"on {s['fp32_val']['images']} images; budget: a drop of at most {s['budget']:.4f}.", "",
-                  "| method | fp32 layers | # | mAP@.5:.95 | Δ vs fp32 | fused | meets budget |", "|---|---|---|---|---|---|---|"]
-        for c in s["candidates"]:
-            chosen = s["chosen"] and c["method"] == s["chosen"]["method"] and c["fp32_layers"] == s["chosen"]["fp32_layers"]
-            lines.append(f"| {c['method']} | {c['label']}{' **(chosen)**' if chosen else ''} | {len(c['fp32_layers'])} | "
-                         f"{c['map50_95']:.4f} | {c['delta']:+.4f} | {c['fused']} | {'yes' if c['meets_budget'] else 'no'} |")
+        lines += _search_lines(s)
     if plot:
         lines += ["", f"![latency vs mAP]({plot.name})"]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(s: dict[str, Any]) -> list[str]:
+    folds = list(s["fp32_val"])
+    fp32 = ", ".join(f"fold {k}: {v['map50_95']:.4f} on {v['images']} images" for k, v in s["fp32_val"].items())
+    lines = ["", "## Mixed-precision search", "",
+             "Each fold calibrates on one half of the calibration images and validates on the other half "
+             f"(Δ = candidate − fp32 on that fold's validation images). fp32 mAP@.5:.95 — {fp32}. "
+             f"Budget {s['budget']:.4f}: a candidate {s['rule']}. Search time {s.get('seconds', 0):.0f} s.", "",
+             "| method | fp32 layers | # | " + " | ".join(f"fold {f} mAP@.5:.95 (Δ)" for f in folds)
+             + " | mean Δ | worst Δ | fused | meets budget |",
+             "|---|---|---|" + "---|" * len(folds) + "---|---|---|---|"]
+    chosen = s.get("chosen") or {}
+    for c in s["candidates"]:
+        is_chosen = (c["method"], c["fp32_layers"]) == (chosen.get("method"), chosen.get("fp32_layers"))
+        mark = " **(chosen)**" if is_chosen else ""
+        per_fold = " | ".join(f"{f['map50_95']:.4f} ({f['delta']:+.4f})" for f in c["folds"])
+        lines.append(f"| {c['method']} | {c['label']}{mark} | {len(c['fp32_layers'])} | {per_fold} | "
+                     f"{c['mean_delta']:+.4f} | {c['worst_delta']:+.4f} | {c['fused']} | "
+                     f"{'yes' if c['meets_budget'] else 'no'} |")
+    for method, ranked in s.get("sensitivity", {}).items():
+        lines.append(f"\nSensitivity ranking ({method}, most sensitive first): " + ", ".join(f"`{x}`" for x in ranked[:16])
+                     + (" …" if len(ranked) > 16 else ""))
+    return lines
+
+
+def add_timing(out: Path, timing: dict[str, Any]) -> None:
+    """Record the run's wall-clock times (known only after the report) in report.json and report.md."""
+    path = Path(out) / "report.json"
+    rep = json.loads(path.read_text())
+    rep["timing"] = timing
+    path.write_text(json.dumps(rep, indent=2) + "\n")
+    md = Path(out) / "report.md"
+    times = ", ".join(f"{k.removesuffix('_seconds').replace('_', ' ')} {v:.0f} s" for k, v in timing.items())
+    md.write_text(md.read_text() + f"\nWall-clock: {times}.\n")
 
 
 def write_plot(rep: dict[str, Any], path: Path) -> Path | None:

@@ -1,8 +1,9 @@
 """Fixtures for the deploy pipeline tests: one small end-to-end run shared by the whole package.
 
 The run is deliberately small so ``make test`` stays bounded (≈1–2 min on 2 cores): 16 labelled
-coco128 images (8 calibrate + 8 validate during the search, all 16 for the final calibration and the
-report), size 320, methods max and kl.  The full 128-image run at 640 is ``make models``.
+coco128 images (2 folds during the search: calibrate on the even 8 and validate on the odd 8, and the
+reverse; all 16 for the final calibration and the report), size 320, methods max and kl, one
+sensitivity-extended set (first+heads+4).  The full 128-image run at 640 is ``make models``.
 """
 
 from __future__ import annotations
@@ -40,5 +41,5 @@ def pipeline_run(tmp_path_factory):
     log: list[str] = []
     res = run(Options(weights=WEIGHTS, calib=ds / "images", out=out, size=320, methods=("max", "kl"),
                       budget=0.02, threads=2, parity_sizes=(320, 416, 640), parity_images=2, bench_rounds=2,
-                      sensitivity_images=2), log.append)
+                      sensitivity_images=2, extra_steps=(4,)), log.append)
     return {"out": out, "result": res, "log": log, "dataset": ds}

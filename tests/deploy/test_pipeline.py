@@ -53,6 +53,7 @@ def test_storage_formats(pipeline_run):
         if prec == "int8":
             terms = {layer.name: layer.int(8) for layer in param.layers if layer.type.startswith("Convolution")}
             cal = json.loads((b / "model.json").read_text())["calibration"]
+            kept = cal["fp32_layers"]
             for name in cal["fp32_layers"]:
                 assert terms[name] == 0
             assert sum(1 for t in terms.values() if t) == cal["int8_layers"] > 50
@@ -131,12 +132,43 @@ def test_report(pipeline_run):
     cal = rep["calibration"]
     assert cal["images"] == 16 and cal["preprocessing"]["pixel"] == "RGB" and cal["method"] in ("max", "kl")
     search = rep["search"]
-    assert len(search["candidates"]) >= 8  # 2 methods x 4 base sets, every one reported
-    assert search["fp32_val"]["images"] == 8  # the odd half: disjoint from the search's calibration half
+    # 2 methods x (4 base sets + first+heads+4), every one evaluated on both folds and reported
+    assert [(c["method"], c["label"]) for c in search["candidates"]] == [
+        (m, lab) for m in ("max", "kl") for lab in ("none", "first", "heads", "first+heads", "first+heads+4")]
+    assert set(search["fp32_val"]) == {"A", "B"} and all(v["images"] == 8 for v in search["fp32_val"].values())
+    names = sorted(p.name for p in (pipeline_run["dataset"] / "images").iterdir())
+    for fold, other in (("A", "B"), ("B", "A")):
+        split = search["splits"][fold]
+        assert not set(split["calibrate"]) & set(split["validate"])  # validated on images it was not calibrated on
+        assert sorted(split["calibrate"] + split["validate"]) == names
+        assert split["calibrate"] == search["splits"][other]["validate"] and len(split["calibrate"]) == 8
+    assert search["splits"]["A"]["calibrate"] == names[0::2]
+    for c in search["candidates"]:
+        assert [f["fold"] for f in c["folds"]] == ["A", "B"]
+        for f in c["folds"]:
+            assert f["delta"] == pytest.approx(f["map50_95"] - search["fp32_val"][f["fold"]]["map50_95"])
+        assert c["mean_delta"] == pytest.approx(sum(f["delta"] for f in c["folds"]) / 2)
+        assert c["meets_budget"] == (c["mean_delta"] >= -search["budget"] and c["worst_delta"] >= -2 * search["budget"])
+        if c["label"] == "first+heads+4":
+            ranked = search["sensitivity"][c["method"]]
+            fh = next(x for x in search["candidates"] if (x["method"], x["label"]) == (c["method"], "first+heads"))
+            assert len(fh["fp32_layers"]) == 4 and not set(fh["fp32_layers"]) & set(ranked)
+            assert set(c["fp32_layers"]) == set(fh["fp32_layers"]) | set(ranked[:4])
+    # the chosen candidate is the rule's pick, and the int8 bundle is that candidate recalibrated on all images
+    from deploy.search import Candidate, FoldScore, select
+
+    cands = [Candidate(c["method"], c["label"], c["fp32_layers"], [FoldScore(**f) for f in c["folds"]], c["fused"])
+             for c in search["candidates"]]
+    pick = select(cands, search["budget"])
+    assert (search["chosen"]["method"], search["chosen"]["label"]) == (pick.method, pick.label)
+    assert (cal["method"], cal["fp32_layers"]) == (pick.method, pick.fp32_layers)
     md = (out / "report.md").read_text()
     for c in search["candidates"]:
         assert f"| {c['method']} | {c['label']}" in md
+        assert f"{c['folds'][0]['map50_95']:.4f} ({c['folds'][0]['delta']:+.4f}) | " \
+               f"{c['folds'][1]['map50_95']:.4f} ({c['folds'][1]['delta']:+.4f})" in md
     assert "(chosen)" in md
+    assert rep["timing"]["total_seconds"] > 0 and search["seconds"] > 0
     png = out / "report.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "yolov5ss-int8" / "yolov5ss-int8.table").read_text().count("_param_0") == cal["int8_layers"] + len(cal["fp32_layers"])
