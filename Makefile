@@ -45,6 +45,10 @@ run: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m edgecam.evaluation.report --out build/bench
 
+## soak: 20,000 frames at size 320 through the full daemon with a real broker (not part of `make test`)
+soak: $(STAMP)
+	$(BIN)/python -m edgecam.evaluation.soak --frames 20000 --size 320 --json build/bench/soak.json
+
 clean:
 	rm -rf build .pytest_cache
 

@@ -79,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sysfs-root", default="/sys", help="sysfs root for temperature readings")
     p.add_argument("--image", type=Path, default=None, help="image to benchmark on (default: a sample photo)")
     p.add_argument("--pipeline", metavar="SOURCE", default=None, help="time the whole daemon data path on SOURCE")
-    p.add_argument("--frames", type=_positive_int, default=60, help="frames for --pipeline (default 60)")
-    p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: no MQTT)")
+    p.add_argument("--frames", type=_positive_int, default=60, help="frames per --pipeline round (default 60)")
+    p.add_argument("--rounds", type=_positive_int, default=3,
+                   help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
+    p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
     p.add_argument("--json", type=Path, default=None, help="also write results as JSON")
 
     p = sub.add_parser("run", help="run the daemon")
@@ -185,9 +187,14 @@ def cmd_bench(args) -> int:
     results = []
     for model in args.model.split(","):
         if args.cooldown:
+            say = lambda text: print(f"edgecam bench: {text}", file=sys.stderr, flush=True)  # noqa: E731
             if start_temp is None:
                 start_temp = cool_down(args.sysfs_root, None, 0)
-            cool_down(args.sysfs_root, start_temp, args.cooldown_timeout)
+                if start_temp is None:
+                    say(f"cool-down: no temperature sensor under {args.sysfs_root}/class/thermal; not waiting")
+                else:
+                    say(f"cool-down: start temperature {start_temp:.1f} °C")
+            cool_down(args.sysfs_root, start_temp, args.cooldown_timeout, say=say)
         ns = argparse.Namespace(**{**vars(args), "model": model})
         det = _detector(ns, args.conf, args.iou)
         for t in bench_detector(det, img, args.loops, args.warmup):

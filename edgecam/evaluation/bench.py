@@ -50,14 +50,18 @@ def time_calls(name: str, fn: Callable[[], object], loops: int, warmup: int) -> 
 
 
 def cool_down(sysfs_root: str | Path, target_c: float | None, timeout_s: float, poll_s: float = 1.0,
-              sleep: Callable[[float], None] = time.sleep) -> float | None:
-    """Wait until the SoC temperature is back at or below ``target_c`` (or ``timeout_s``); returns it."""
+              sleep: Callable[[float], None] = time.sleep, say: Callable[[str], None] | None = None) -> float | None:
+    """Wait until the SoC temperature is back at or below ``target_c`` (or ``timeout_s``); returns it.
+
+    ``say`` hears one line when waiting starts. Without a temperature sensor this returns None at once."""
     from edgecam.runtime.thermal import ThermalReader
 
     reader = ThermalReader(sysfs_root)
     temp = reader.read().temperature_c
     if temp is None or target_c is None:
         return temp
+    if temp > target_c and say is not None:
+        say(f"cool-down: waiting for {temp:.1f} °C to fall to {target_c:.1f} °C (up to {timeout_s:.0f} s)")
     deadline = time.monotonic() + timeout_s
     while temp is not None and temp > target_c and time.monotonic() < deadline:
         sleep(poll_s)

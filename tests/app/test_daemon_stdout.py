@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -126,7 +127,12 @@ def test_sigterm_shuts_down_cleanly(tmp_path):
         if '"type":"new"' in line.replace(" ", ""):
             break
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    killer = threading.Timer(60, proc.kill)  # bound the reads below if shutdown hangs
+    killer.start()
+    out = proc.stdout.read()  # the rest of what is buffered (communicate() would drop it)
+    err = proc.stderr.read()
+    proc.wait()
+    killer.cancel()
     assert proc.returncode == 0, err
     msgs = messages(seen + out)
     events = by_topic(msgs, "/events")

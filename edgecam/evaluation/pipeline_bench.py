@@ -1,0 +1,290 @@
+"""``edgecam bench --pipeline SOURCE``: the whole daemon data path against raw inference (CONTRACT §3).
+
+The daemon's own objects are built as ``edgecam/app.py`` builds them — detector, tracker, MQTT
+publisher to a real broker (``--broker host:port``, else a local mosquitto on a free loopback port),
+capture thread — from settings that play SOURCE as fast as possible: no fps pacing, looped, motion
+gating off (every frame is inferred), thermal governor off.
+
+A file source is played *losslessly* here: the capture thread reads one frame ahead and waits for the
+pipeline to take it.  Otherwise a looped file at an unbounded frame rate would decode frames only to
+throw them away, and the bench would measure that waste instead of the data path.
+
+Noise on a shared machine hits both sides: raw blocks (``forward()`` over the same frames,
+preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
+are compared.  Pipeline fps is steady-state throughput: frames published per second between the
+first and the last frame of a block.  The last printed line is
+``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edgecam.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".ts"})
+UNPACED_FPS = 1e6  # "as fast as possible": the capture thread's pacing never waits
+
+
+@dataclass(frozen=True)
+class PipelineBenchResult:
+    model: str
+    size: int
+    threads: int
+    source: str
+    frames_per_round: int
+    pipeline_fps: float  # median over rounds
+    raw_fps: float  # median over raw blocks (1000 / mean forward ms of a block)
+    ratio: float
+    rounds_pipeline_fps: tuple[float, ...] = ()
+    rounds_raw_fps: tuple[float, ...] = ()
+    raw_forward_ms: float = 0.0  # mean over all raw samples
+    published: int = 0  # MQTT messages the publisher handed to the broker
+    stage_ms: dict = field(default_factory=dict)  # mean per-frame time of each pipeline stage
+
+    def line(self) -> str:
+        return f"pipeline_fps={self.pipeline_fps:.2f} raw_fps={self.raw_fps:.2f} ratio={self.ratio:.3f}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def parse_source(spec: str) -> tuple[str, str]:
+    """``(camera.source, camera.path)`` for SOURCE: ``opencv:DEV``, a video file, or images (dir/glob/file)."""
+    from edgecam.sources.images import list_images
+
+    if spec.startswith("opencv:"):
+        target = spec.removeprefix("opencv:")
+        if not target:
+            raise UsageError("--pipeline opencv: needs a device, index, URL or file, e.g. opencv:/dev/video0")
+        return "opencv", target
+    if Path(spec).suffix.lower() in VIDEO_SUFFIXES:
+        if not Path(spec).is_file():
+            raise UsageError(f"--pipeline {spec}: video file not found; give an existing file, an image dir/glob or opencv:DEV")
+        return "opencv", spec
+    if not list_images(spec):
+        raise UsageError(f"--pipeline {spec}: names no images, video file or opencv: device; give e.g. ../shared/images")
+    return "images", spec
+
+
+def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
+                   state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0):
+    """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
+    from edgecam.config.schema import OutputSettings, Settings
+    from edgecam.detectors.settings import DetectorSettings
+    from edgecam.publishers.mqtt.settings import MqttSettings
+    from edgecam.runtime.settings import MotionSettings, ThermalSettings
+    from edgecam.sources.settings import CameraSettings
+
+    return Settings(
+        camera=CameraSettings(id="bench", source=source, path=path, fps=UNPACED_FPS, loop=True),
+        model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
+                               powersave=powersave),
+        mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
+        output=OutputSettings(state_dir=str(state_dir), stats_interval_s=1.0, log_level="WARNING"),
+        motion=MotionSettings(enabled=False),
+        thermal=ThermalSettings(enabled=False),
+    )
+
+
+class LosslessSource:
+    """Wraps a file source so the capture thread hands over every frame (reads one frame ahead)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.name = getattr(inner, "name", "source")
+        self.live = getattr(inner, "live", True)
+        self.lossless = not self.live
+
+    def open(self) -> None:
+        self._inner.open()
+        self.live = getattr(self._inner, "live", self.live)  # opencv knows after parsing its target
+        self.lossless = not self.live
+
+    def read(self, timeout: float):
+        return self._inner.read(timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class FrameTimes:
+    """A publisher that notes when each frame leaves the pipeline (steady-state throughput)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.stage_sums = {"preprocess_ms": 0.0, "forward_ms": 0.0, "postprocess_ms": 0.0}
+        self.inferred = 0
+
+    def start(self) -> None:
+        pass
+
+    def publish(self, update) -> None:
+        if update.frame.index < 0:  # the shutdown update
+            return
+        self.times.append(time.perf_counter())
+        inf = update.inference
+        if inf is not None:
+            self.inferred += 1
+            self.stage_sums["preprocess_ms"] += inf.preprocess_ms
+            self.stage_sums["forward_ms"] += inf.inference_ms
+            self.stage_sums["postprocess_ms"] += inf.postprocess_ms
+
+    def publish_stats(self, stats) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def fps(self) -> float:
+        t = self.times
+        return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+
+
+def _sample_mats(detector, source_cls, settings, count: int) -> list:
+    """Up to ``count`` frames of the source, preprocessed once, for the raw blocks."""
+    src = source_cls(settings.camera, base_dir=Path.cwd())
+    src.open()
+    mats = []
+    try:
+        deadline = time.monotonic() + 30.0
+        while len(mats) < count and time.monotonic() < deadline:
+            try:
+                frame = src.read(0.5)
+            except EOFError:
+                break
+            if frame is not None:
+                mats.append(detector.preprocess(frame.image, frame.pixel_format)[0])
+    finally:
+        src.close()
+    if not mats:
+        raise UsageError(f"--pipeline {settings.camera.path}: the source delivered no frame within 30 s")
+    return mats
+
+
+def _raw_block(detector, mats: list, n: int) -> list[float]:
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        detector.forward(mats[i % len(mats)])
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return samples
+
+
+def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None = None, threads: int = 4,
+                     frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
+                     conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
+                     progress=None) -> PipelineBenchResult:
+    """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
+    from edgecam.app import build_detector, build_publishers, build_tracker, tracked_labels, warm_up_detector
+    from edgecam.bundles.resolver import resolve
+    from edgecam.runtime.capture import CaptureThread
+    from edgecam.runtime.controls import Controls
+    from edgecam.runtime.pipeline import Pipeline
+    from edgecam.sources.base import load_source_class
+
+    kind, path = parse_source(source_spec)
+    size = size or resolve(model).manifest.input_size
+    say = progress or (lambda text: None)
+    with tempfile.TemporaryDirectory(prefix="edgecam-bench-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        if broker is None:
+            from edgecam.demo import start_broker
+
+            proc, port = start_broker(work)
+            stack.callback(lambda: (proc.terminate(), proc.wait(5)))
+            broker = ("127.0.0.1", port)
+            say(f"mosquitto on 127.0.0.1:{port}")
+        settings = bench_settings(kind, path, model, size, threads, broker[0], broker[1], work / "state",
+                                  conf=conf, iou=iou, fp16=fp16, powersave=powersave)
+        detector = build_detector(settings)
+        stack.callback(detector.close)
+        warm_up_detector(detector, settings)
+        controls = Controls(detection_enabled=True, conf=settings.model.conf)
+        tracker = build_tracker(settings)
+        publishers = build_publishers(settings, controls, tracked_labels(settings, detector), tracker.zone_names)
+        mqtt = publishers[0]
+        for p in publishers:
+            p.start()
+            stack.callback(p.close)
+        if not mqtt.wait_connected(10.0):
+            raise UsageError(f"MQTT broker {broker[0]}:{broker[1]} did not accept a connection within 10 s; "
+                             "check --broker or that mosquitto runs")
+        source_cls = load_source_class(kind)
+        mats = _sample_mats(detector, source_cls, settings, min(frames, 16))
+        capture = CaptureThread(lambda: LosslessSource(source_cls(settings.camera, base_dir=Path.cwd())),
+                                settings.camera)
+        capture.start()
+        stack.callback(capture.stop)
+
+        def pipeline_block() -> FrameTimes:
+            clock = FrameTimes()
+            Pipeline(settings.camera.id, capture.get, lambda: capture.done, detector, tracker,
+                     [*publishers, clock], controls, stats_interval_s=settings.output.stats_interval_s,
+                     max_frames=frames).run()
+            if capture.error is not None:
+                raise UsageError(f"--pipeline {source_spec}: {capture.error}")
+            return clock
+
+        pipeline_block()  # warm the path (threads, caches, broker connection) once, untimed
+        raw_fps: list[float] = []
+        pipe_fps: list[float] = []
+        raw_all: list[float] = []
+        stage = {"preprocess_ms": 0.0, "forward_ms": 0.0, "postprocess_ms": 0.0}
+        inferred = 0
+        for r in range(rounds + 1):
+            samples = _raw_block(detector, mats, frames)
+            raw_all += samples
+            raw_fps.append(1e3 / statistics.fmean(samples))
+            if r == rounds:
+                break
+            clock = pipeline_block()
+            pipe_fps.append(clock.fps())
+            inferred += clock.inferred
+            for k, v in clock.stage_sums.items():
+                stage[k] += v
+            say(f"round {r + 1}/{rounds}: raw_fps={raw_fps[-1]:.2f} pipeline_fps={pipe_fps[-1]:.2f} "
+                f"({len(clock.times)} frames)")
+        published = mqtt.stats().get("published", 0)
+    pf, rf = statistics.median(pipe_fps), statistics.median(raw_fps)
+    return PipelineBenchResult(
+        model=detector.name, size=size, threads=threads, source=source_spec, frames_per_round=frames,
+        pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
+        rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
+        raw_forward_ms=statistics.fmean(raw_all), published=published,
+        stage_ms={k: round(v / max(1, inferred), 3) for k, v in stage.items()},
+    )
+
+
+def parse_broker(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--broker {text!r}: expected host:port, e.g. 127.0.0.1:1883")
+    return host, int(port)
+
+
+def run_pipeline_bench(args) -> int:
+    """The ``edgecam bench --pipeline SOURCE`` command; the last stdout line is the CONTRACT §3 line."""
+    broker = parse_broker(args.broker) if args.broker else None
+    result = measure_pipeline(
+        args.pipeline, model=args.model, size=args.size, threads=args.threads, frames=args.frames,
+        rounds=args.rounds, broker=broker, conf=args.conf, iou=args.iou, fp16=not args.no_fp16,
+        powersave=args.powersave, progress=lambda text: print(text, flush=True),
+    )
+    stages = "  ".join(f"{k}={v:.2f}" for k, v in result.stage_ms.items())
+    print(f"{result.model} size={result.size} threads={result.threads}: raw forward avg {result.raw_forward_ms:.2f} ms; "
+          f"pipeline per frame {stages}; mqtt published {result.published}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_json(), indent=2))
+    print(result.line(), flush=True)
+    return 0

@@ -1,0 +1,102 @@
+"""`edgecam bench --pipeline SOURCE` against a real mosquitto (CONTRACT §3 last line)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgecam.errors import UsageError
+from edgecam.evaluation.pipeline_bench import LosslessSource, parse_broker, parse_source
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+LAST = re.compile(r"^pipeline_fps=(\d+\.\d+) raw_fps=(\d+\.\d+) ratio=(\d+\.\d+)$")
+
+
+def scene(tmp_path: Path) -> Path:
+    d = tmp_path / "scene"
+    d.mkdir()
+    for name in ("horse.jpg", "bike.jpg"):
+        (d / name).symlink_to(SHARED / "images" / name)
+    return d
+
+
+@pytest.mark.slow
+def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder):
+    rec = mqtt_recorder(mosquitto, topics=("edgecam/bench/#",))
+    out = tmp_path / "pipe.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecam", "bench", "--pipeline", str(scene(tmp_path)), "--size", "320",
+         "--threads", "1", "--frames", "20", "--rounds", "1", "--broker", f"127.0.0.1:{mosquitto.port}",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    m = LAST.match(last)
+    assert m, last
+    pf, rf, ratio = map(float, m.groups())
+    assert pf > 0 and rf > 0
+    assert ratio == pytest.approx(pf / rf, abs=2e-3)
+    data = json.loads(out.read_text())
+    assert data["size"] == 320 and data["threads"] == 1 and data["frames_per_round"] == 20
+    assert len(data["rounds_pipeline_fps"]) == 1 and len(data["rounds_raw_fps"]) == 2  # raw, pipeline, raw
+    assert set(data["stage_ms"]) == {"preprocess_ms", "forward_ms", "postprocess_ms"}
+    # warm-up block + one timed block of 20 frames, every frame with detections, all through the broker
+    dets = rec.wait_count("edgecam/bench/detections", 40, timeout=30)
+    payload = json.loads(dets[-1].payload)
+    assert payload["camera"] == "bench" and payload["detections"]
+
+
+def test_pipeline_bad_source_and_bad_broker_are_usage_errors(tmp_path):
+    for args, needle in ((["--pipeline", str(tmp_path / "nothing-here")], "nothing-here"),
+                         (["--pipeline", str(SHARED / "images"), "--broker", "localhost"], "host:port")):
+        proc = subprocess.run([sys.executable, "-m", "edgecam", "bench", *args, "--frames", "2"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_parse_source_and_broker(tmp_path):
+    assert parse_source(str(SHARED / "images")) == ("images", str(SHARED / "images"))
+    assert parse_source("opencv:/dev/video0") == ("opencv", "/dev/video0")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\0")
+    assert parse_source(str(video)) == ("opencv", str(video))
+    with pytest.raises(UsageError, match="video file not found"):
+        parse_source(str(tmp_path / "missing.mp4"))
+    assert parse_broker("10.0.0.5:1884") == ("10.0.0.5", 1884)
+    for bad in ("10.0.0.5", ":1883", "host:99999", "host:x"):
+        with pytest.raises(UsageError):
+            parse_broker(bad)
+
+
+def test_lossless_wrapper_only_for_file_sources():
+    class Src:
+        name = "x"
+
+        def __init__(self, live):
+            self.live = live
+            self.opened = self.closed = False
+
+        def open(self):
+            self.opened = True
+
+        def read(self, timeout):
+            return "frame"
+
+        def close(self):
+            self.closed = True
+
+    for live in (False, True):
+        inner = Src(live)
+        w = LosslessSource(inner)
+        w.open()
+        assert w.lossless is (not live) and w.live is live
+        assert w.read(0.1) == "frame"
+        w.close()
+        assert inner.opened and inner.closed
