@@ -1,7 +1,6 @@
 """`edgecam run` end to end on an images source with the real model (stdout publisher)."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 

@@ -4,7 +4,6 @@ Every case runs `edgecam detect` in a subprocess so that a segfault inside ncnn 
 negative return code instead of killing the test run.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -12,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 MODELS = SHARED / "models"

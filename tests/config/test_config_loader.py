@@ -177,7 +177,7 @@ def test_fixed_length_tuple(tmp_path):
 
 
 def test_duplicate_zone_names(tmp_path):
-    text = "".join(f'[[zones]]\nname = "a"\npoints = [[0,0],[1,0],[1,1]]\n' for _ in range(2))
+    text = "".join('[[zones]]\nname = "a"\npoints = [[0,0],[1,0],[1,1]]\n' for _ in range(2))
     err = error_of(tmp_path, text)
     assert "edgecam.toml:1: [[zones]]: duplicate zone name(s) a; give every [[zones]] a unique name" in str(err)
 

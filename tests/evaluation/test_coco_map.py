@@ -33,7 +33,6 @@ def tiny(tmp_path):
 
 def truth_detector(dataset, keep_classes=None, shift=0.0):
     """A 'detector' that returns the ground truth of each image (optionally only some classes)."""
-    by_size = {}
 
     def detect(img, _names=("a", "b", "c"), _state={"i": 0}):
         name = _names[_state["i"]]

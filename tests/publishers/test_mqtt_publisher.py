@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from broker import Mosquitto, MqttRecorder
+from broker import Mosquitto
 from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, TrackView
 from edgecam.publishers.base import Publisher, load_publisher_class
 from edgecam.publishers.mqtt.publisher import MqttPublisher

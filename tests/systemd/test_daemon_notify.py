@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from notify_socket import NotifyListener
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -32,40 +31,13 @@ WATCHDOG_S = 3.0
 pytestmark = pytest.mark.slow
 
 
-class ServiceManager:
-    """The notify socket end: collects (monotonic time, message) datagrams."""
-
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="ecd")  # short path: AF_UNIX limit
-        self.path = os.path.join(self.dir, "notify")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.05)
-        self.messages: list[tuple[float, str]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.messages.append((time.monotonic(), data.decode(errors="replace")))
-
-    def snapshot(self) -> list[tuple[float, str]]:
-        with self._lock:
-            return list(self.messages)
+class ServiceManager(NotifyListener):
+    """The notify socket end, plus what the daemon test asks of it."""
 
     def pings(self, after: float = 0.0) -> list[float]:
         return [t for t, m in self.snapshot() if "WATCHDOG=1" in m.split("\n") and t > after]
 
-    def wait_for(self, assignment: str, timeout: float, proc: subprocess.Popen, log: Path) -> float:
+    def wait_for_assignment(self, assignment: str, timeout: float, proc: subprocess.Popen, log: Path) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for t, m in self.snapshot():
@@ -76,14 +48,6 @@ class ServiceManager:
             time.sleep(0.02)
         pytest.fail(f"{assignment} not received within {timeout}s (daemon exit code {proc.poll()});"
                     f" messages: {self.snapshot()!r}\n--- daemon log ---\n{log.read_text()[-4000:]}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
-        for name in os.listdir(self.dir):
-            os.unlink(os.path.join(self.dir, name))
-        os.rmdir(self.dir)
 
 
 class FifoCamera:
@@ -174,7 +138,7 @@ def test_ready_watchdog_stall_and_stopping(tmp_path):
     camera = FifoCamera((SHARED / "images" / "horse.jpg").read_bytes())
     cfg = write_config(tmp_path, camera.path)
     env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM", "WATCHDOG_PID")}
-    env.update(NOTIFY_SOCKET=manager.path, WATCHDOG_USEC=str(int(WATCHDOG_S * 1e6)),
+    env.update(NOTIFY_SOCKET=manager.env_value, WATCHDOG_USEC=str(int(WATCHDOG_S * 1e6)),
                EDGECAM_MODEL_DIR=str(SHARED / "models"), PYTHONUNBUFFERED="1")
     log = tmp_path / "daemon.log"
     out = tmp_path / "daemon.out"
@@ -184,7 +148,7 @@ def test_ready_watchdog_stall_and_stopping(tmp_path):
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=stdout, stderr=err)
     try:
         # 1. READY=1 only after model load and warm-up
-        t_ready = manager.wait_for("READY=1", 180, proc, log)
+        t_ready = manager.wait_for_assignment("READY=1", 180, proc, log)
         log_at_ready = log.read_text()
         assert re.search(r"warm", log_at_ready, re.I), f"READY=1 before any warm-up was logged:\n{log_at_ready}"
 
@@ -215,7 +179,7 @@ def test_ready_watchdog_stall_and_stopping(tmp_path):
         # 4. SIGTERM → STOPPING=1 and a clean exit
         proc.send_signal(signal.SIGTERM)
         t_term = time.monotonic()
-        t_stopping = manager.wait_for("STOPPING=1", 20, proc, log)
+        t_stopping = manager.wait_for_assignment("STOPPING=1", 20, proc, log)
         assert t_stopping >= t_term
         assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
     finally:
