@@ -257,3 +257,6 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `edgecam bench | head`: the reader is gone, nothing to report
+        sys.stderr.close()
+        return 0
