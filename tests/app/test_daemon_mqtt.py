@@ -14,16 +14,13 @@ DUP flag and would fail the comparison.
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
 
-from daemonkit import (AVAILABILITY, BASE, EVENTS, STATS, Daemon, canonical, event_ids,  # noqa: E402
+from daemonkit import (AVAILABILITY, BASE, EVENTS, STATS, Daemon, canonical, event_ids,
                        outage_setup, received_events, spool_rows, wait_quiet, write_config, write_scene)
 
 HA_CONFIG = "homeassistant/device/edgecam_yard/config"

@@ -6,21 +6,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+
+from daemonkit import write_scene
 
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-
-
-def write_scene(tmp_path, horse=4, cat=8):
-    """horse.jpg for a few frames, then cat.jpg: person/dog/horse appear, then leave."""
-    d = tmp_path / "scene"
-    d.mkdir()
-    for i in range(horse):
-        (d / f"a{i:02d}.jpg").symlink_to(SHARED / "images" / "horse.jpg")
-    for i in range(cat):
-        (d / f"b{i:02d}.jpg").symlink_to(SHARED / "images" / "cat.jpg")
-    return d
 
 
 def write_config(tmp_path, scene, loop=False, fps=20, extra=""):
@@ -72,7 +61,7 @@ def by_topic(msgs, suffix):
 
 
 def test_confirmed_events_and_counts_back_to_zero(tmp_path):
-    cfg = write_config(tmp_path, write_scene(tmp_path))
+    cfg = write_config(tmp_path, write_scene(tmp_path / "scene"))
     proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -100,7 +89,7 @@ def test_confirmed_events_and_counts_back_to_zero(tmp_path):
 
 
 def test_max_frames_stops_and_ends_live_tracks(tmp_path):
-    cfg = write_config(tmp_path, write_scene(tmp_path, horse=2, cat=0), loop=True)
+    cfg = write_config(tmp_path, write_scene(tmp_path / "scene", horse=2, cat=0), loop=True)
     proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg), "--max-frames", "5"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -114,7 +103,7 @@ def test_max_frames_stops_and_ends_live_tracks(tmp_path):
 
 
 def test_sigterm_shuts_down_cleanly(tmp_path):
-    cfg = write_config(tmp_path, write_scene(tmp_path, horse=2, cat=0), loop=True, fps=5)
+    cfg = write_config(tmp_path, write_scene(tmp_path / "scene", horse=2, cat=0), loop=True, fps=5)
     proc = subprocess.Popen([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -139,7 +128,7 @@ def test_sigterm_shuts_down_cleanly(tmp_path):
 
 
 def test_check_accepts_good_and_rejects_bad_config(tmp_path):
-    cfg = write_config(tmp_path, write_scene(tmp_path))
+    cfg = write_config(tmp_path, write_scene(tmp_path / "scene"))
     ok = subprocess.run([sys.executable, "-m", "edgecam", "check", "--config", str(cfg)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     bad = tmp_path / "bad.toml"
@@ -150,7 +139,7 @@ def test_check_accepts_good_and_rejects_bad_config(tmp_path):
 
 
 def test_missing_model_is_exit_2_before_anything_starts(tmp_path):
-    cfg = write_config(tmp_path, write_scene(tmp_path))
+    cfg = write_config(tmp_path, write_scene(tmp_path / "scene"))
     cfg.write_text(cfg.read_text().replace("size = 320", 'size = 320\npath = "nope.param"'))
     proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
