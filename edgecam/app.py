@@ -43,7 +43,12 @@ def warm_up_detector(detector, settings: Settings) -> list[float]:
                    t.warmup_min_runs, t.warmup_max_runs, t.warmup_tolerance)
 
 
-def build_publishers(settings: Settings, controls: Controls, labels: tuple[str, ...], zones: tuple[str, ...]) -> list:
+# Home Assistant entities announced from the start when the config names no labels; any other
+# label gets its entities when it is first seen.
+DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
+
+
+def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...]) -> list:
     from edgecam.publishers.base import load_publisher_class
 
     pubs = []
@@ -52,7 +57,8 @@ def build_publishers(settings: Settings, controls: Controls, labels: tuple[str, 
     if settings.mqtt.enabled:
         pubs.append(load_publisher_class("mqtt")(
             settings.mqtt, settings.homeassistant, settings.camera.id, controls,
-            Path(settings.output.state_dir).expanduser(), labels=labels, zones=zones,
+            Path(settings.output.state_dir).expanduser(), labels=configured_labels(settings), zones=zones,
+            default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
         ))
     return pubs
 
@@ -71,10 +77,9 @@ def build_tracker(settings: Settings):
     return IouTracker(settings.tracking, settings.zones, settings.masks)
 
 
-def tracked_labels(settings: Settings, detector) -> tuple[str, ...]:
-    """Labels Home Assistant gets entities for: the tracker's/model's filter, else a small default."""
-    wanted = tuple(settings.tracking.labels) or tuple(settings.model.classes)
-    return wanted or tuple(c for c in ("person", "car", "dog", "cat") if c in detector.class_names)
+def configured_labels(settings: Settings) -> tuple[str, ...]:
+    """Labels the config restricts tracking/detection to (Home Assistant entities exactly for them)."""
+    return tuple(settings.tracking.labels) or tuple(settings.model.classes)
 
 
 @contextlib.contextmanager
@@ -129,7 +134,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, tracked_labels(settings, detector), tracker.zone_names)
+        publishers = build_publishers(settings, controls, detector, tracker.zone_names)
         for p in publishers:
             p.start()
             stack.callback(p.close)

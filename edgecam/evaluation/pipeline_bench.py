@@ -185,7 +185,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                      conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                      progress=None) -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
-    from edgecam.app import build_detector, build_publishers, build_tracker, tracked_labels, warm_up_detector
+    from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
     from edgecam.runtime.controls import Controls
@@ -211,7 +211,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         warm_up_detector(detector, settings)
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, tracked_labels(settings, detector), tracker.zone_names)
+        publishers = build_publishers(settings, controls, detector, tracker.zone_names)
         mqtt = publishers[0]
         for p in publishers:
             p.start()

@@ -71,7 +71,8 @@ def test_daemon_publishes_the_whole_contract_over_mqtt(tmp_path, mosquitto, mqtt
     assert last["frames"] == 12 and last["inference_ms"] > 0
     assert last["mqtt"]["connected"] is True and last["mqtt"]["connect_failures"] == 0
 
-    disc = json.loads(rec.wait_for(HA_CONFIG).payload)
+    # the last config announced: defaults from the start, horse added once it was seen
+    disc = json.loads(rec.on(HA_CONFIG)[-1].payload if rec.on(HA_CONFIG) else rec.wait_for(HA_CONFIG).payload)
     assert {"dev", "o", "cmps", "availability_topic"} <= disc.keys()
     assert disc["availability_topic"] == AVAILABILITY
     assert disc["dev"]["ids"] and disc["dev"]["name"]
@@ -80,8 +81,9 @@ def test_daemon_publishes_the_whole_contract_over_mqtt(tmp_path, mosquitto, mqtt
     platforms = {c["p"] for c in disc["cmps"].values()}
     assert {"binary_sensor", "sensor", "image", "switch", "number"} <= platforms
     state_topics = {c.get("state_topic") for c in disc["cmps"].values()}
-    # no [tracking] labels / [model] classes: the app's default entities (person, car, dog, cat)
-    assert {f"{BASE}/person", f"{BASE}/dog", f"{BASE}/car", f"{BASE}/cat"} <= state_topics
+    # no [tracking] labels / [model] classes: the default entities (person, car, dog, cat) plus every
+    # label seen (horse)
+    assert {f"{BASE}/person", f"{BASE}/dog", f"{BASE}/car", f"{BASE}/cat", f"{BASE}/horse"} <= state_topics
 
     # what a late subscriber (Home Assistant restarting) finds retained
     late = mqtt_recorder(mosquitto, ("edgecam/#", "homeassistant/#"))

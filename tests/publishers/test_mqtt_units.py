@@ -112,6 +112,17 @@ def test_discovery_learns_labels_when_none_configured(tmp_path):
     assert "edgecam_front_cat_count" in json.loads(again.messages()[0][1])["cmps"]
 
 
+def test_default_labels_are_announced_from_the_start_and_others_learnt(tmp_path):
+    ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path, default_labels=("person", "car"))
+    cmps = json.loads(ann.messages()[0][1])["cmps"]
+    assert {"edgecam_front_person_count", "edgecam_front_car_count"} <= cmps.keys()
+    assert ann.observe(["person"], []) is False  # already announced
+    assert ann.observe(["horse"], []) is True
+    assert "edgecam_front_horse_occupancy" in json.loads(ann.messages()[0][1])["cmps"]
+    fixed = Announcer(HomeAssistantSettings(), T, "front", tmp_path, labels=("dog",), default_labels=("person",))
+    assert fixed.observe(["horse"], []) is False  # configured labels are exactly what is announced
+
+
 @pytest.mark.parametrize("raw,value", [(b"ON", True), (b"off", False), (b" true\n", True), (b"0", False)])
 def test_detection_payloads(raw, value):
     assert commands.parse_detection(raw) is value

@@ -26,7 +26,8 @@ RECORD = "discovery.json"
 
 class Announcer:
     """Builds discovery messages. Labels/zones given explicitly are fixed; when empty, the ones
-    seen in counts are announced as they appear (and remembered across restarts)."""
+    seen in counts are announced as they appear (and remembered across restarts), on top of
+    ``default_labels`` announced from the start (so automations can exist before a first sighting)."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class Announcer:
         state_dir: Path,
         labels: Iterable[str] = (),
         zones: Iterable[str] = (),
+        default_labels: Iterable[str] = (),
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -45,7 +47,7 @@ class Announcer:
         self.fixed_zones = tuple(zones)
         record = self._load()
         self.previous: dict[str, str] = dict(record.get("components", {}))
-        self.labels: set[str] = set(self.fixed_labels) or set(record.get("labels", []))
+        self.labels: set[str] = set(self.fixed_labels) or set(record.get("labels", [])) | set(default_labels)
         self.zones: set[str] = set(self.fixed_zones) or set(record.get("zones", []))
         self._pending: dict[str, str] | None = None
 

@@ -57,6 +57,7 @@ class MqttPublisher:
         labels: tuple[str, ...] = (),
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
+        default_labels: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -65,7 +66,8 @@ class MqttPublisher:
         self.topics = Topics(settings.prefix, camera_id)
         self.client_id = client_id or settings.client_id or default_client_id(camera_id)
         self._password = resolve_password(settings)  # ConfigError now, not in a thread later
-        self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones)
+        self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
+                                   default_labels)
         self._ha_status = ha_status_topic(homeassistant.prefix, homeassistant.status_topic)
 
         self._lock = threading.Lock()
