@@ -16,10 +16,10 @@ from deploy.convert import convert
 from deploy.int8 import write_int8
 from deploy.ncnnio import NcnnModel
 from deploy.search import EXTRA_STEPS, Fold, first_and_head_layers, make_split_dataset, search
+from edgecam.sources.images import image_files
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _progress(items, label):
 def list_images(d: Path) -> list[Path]:
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: calibration image directory not found")
-    imgs = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    imgs = image_files(d)
     if not imgs:
         raise FileNotFoundError(f"{d}: no images (.jpg/.png) to calibrate with")
     return imgs

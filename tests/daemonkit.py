@@ -7,6 +7,7 @@ prints every event it produced on stdout, which is the reference sequence MQTT d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CAM = "yard"
@@ -24,6 +27,23 @@ BASE = f"edgecam/{CAM}"
 EVENTS = f"{BASE}/events"
 AVAILABILITY = f"{BASE}/availability"
 STATS = f"{BASE}/stats"
+
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(directory: Path, size: str):
+    """A real, tiny tmpfs mounted on ``directory`` (to fill the disk on purpose); skips without root."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tiny tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(directory)],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], capture_output=True, timeout=30)
 
 
 def write_scene(directory: Path, cycles: int = 1, horse: int = 4, cat: int = 8) -> Path:

@@ -12,8 +12,8 @@ import numpy as np
 
 from edgecam.domain import Detections
 from edgecam.errors import UsageError
+from edgecam.sources.images import image_files
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def list_images(dataset: Path) -> list[Path]:
     img_dir = dataset / "images"
     if not img_dir.is_dir():
         raise UsageError(f"{dataset}: no images/ directory; a dataset is DATASET/images/*.jpg with DATASET/labels/*.txt")
-    images = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = image_files(img_dir)
     if not images:
         raise UsageError(f"{img_dir}: no images found (.jpg/.png)")
     return images

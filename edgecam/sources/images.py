@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
+def image_files(directory: Path) -> list[Path]:
+    """The image files directly in ``directory``, sorted ([] if it holds none)."""
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def list_images(path: str, base_dir: str | os.PathLike | None = None) -> list[str]:
     """The sorted image files ``path`` names (a file, a directory or a glob); [] if none."""
     expanded = os.path.expanduser(path)
@@ -29,7 +34,7 @@ def list_images(path: str, base_dir: str | os.PathLike | None = None) -> list[st
     if glob.has_magic(expanded):
         found = [p for p in glob.glob(expanded, recursive=True) if os.path.isfile(p)]
     elif os.path.isdir(expanded):
-        found = [str(p) for p in Path(expanded).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        found = [str(p) for p in image_files(Path(expanded))]
     elif os.path.isfile(expanded):
         found = [expanded]
     else:

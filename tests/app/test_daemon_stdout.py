@@ -7,44 +7,13 @@ import sys
 import threading
 import time
 
+from daemonkit import write_config as kit_config
 from daemonkit import write_scene
 
 
-
-
-def write_config(tmp_path, scene, loop=False, fps=20, extra=""):
-    cfg = tmp_path / "edgecam.toml"
-    cfg.write_text(f"""
-[camera]
-id = "yard"
-source = "images"
-path = "{scene}"
-fps = {fps}
-loop = {str(loop).lower()}
-
-[model]
-size = 320
-threads = 2
-
-[mqtt]
-enabled = false
-
-[output]
-stdout = true
-state_dir = "{tmp_path / 'state'}"
-
-[tracking]
-min_hits = 2
-max_missed = 3
-
-[motion]
-enabled = false
-
-[thermal]
-sysfs_root = "{tmp_path / 'sys'}"
-{extra}
-""")
-    return cfg
+def write_config(tmp_path, scene, loop=False, fps=20):
+    """The shared daemon config with MQTT off: the stdout publisher is what these tests read."""
+    return kit_config(tmp_path, scene, None, loop=loop, fps=fps)
 
 
 def messages(stdout):

@@ -8,30 +8,18 @@ Needs root (to mount a tmpfs); skipped with the reason otherwise.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 
 import pytest
 
-from daemonkit import (Daemon, assert_delivered_exactly, last_stats, outage_setup, stderr_lines, write_config,
+from daemonkit import (Daemon, mounted_tmpfs, assert_delivered_exactly, last_stats, outage_setup, stderr_lines, write_config,
                        write_scene)
 
 
 @pytest.fixture
 def tiny_state_dir(tmp_path):
-    state = tmp_path / "state"
-    state.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tiny tmpfs for the state directory needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k,mode=0755", "tmpfs", str(state)],
-                             capture_output=True, text=True, timeout=30)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "state", "96k") as state:
         yield state
-    finally:
-        subprocess.run(["umount", "-l", str(state)], capture_output=True, timeout=30)
 
 
 def test_disk_full_on_the_state_directory(tmp_path, tiny_state_dir, mqtt_recorder):

@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 
 import pytest
+
+from daemonkit import mounted_tmpfs
 
 from edgecam.publishers.mqtt.spool import RETRY_S, Spool
 
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    d = tmp_path / "disk"
-    d.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tiny tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(d)], capture_output=True, text=True,
-                       timeout=30)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "128k") as d:
         yield d
-    finally:
-        subprocess.run(["umount", "-l", str(d)], capture_output=True, timeout=30)
 
 
 class Clock:
