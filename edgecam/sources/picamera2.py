@@ -17,6 +17,7 @@ import numpy as np
 from edgecam.domain import Frame
 from edgecam.errors import SourceError
 from edgecam.sources.settings import CameraSettings
+from edgecam.sources.yuv import yuv420_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,6 @@ class PiCamera2Source:
         )
 
     def read(self, timeout: float) -> Frame | None:
-        import cv2
-
         cam = self._cam
         if cam is None:
             raise SourceError(f"{self.name} read before open(); call open() first")
@@ -106,7 +105,7 @@ class PiCamera2Source:
                 raise SourceError(
                     f"{self.name}: unexpected YUV420 buffer shape {array.shape} for {width}x{height}"
                 )
-            image = np.ascontiguousarray(cv2.cvtColor(array, cv2.COLOR_YUV2RGB_I420)[:, :width])
+            image = yuv420_to_rgb(array, width)
             pixel_format = "RGB"
         else:
             image = np.ascontiguousarray(array[:, :width, :3])
