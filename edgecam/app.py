@@ -34,9 +34,7 @@ def warm_up_detector(detector, settings: Settings) -> list[float]:
     """Thermal-aware warm-up: at least 3 inferences, until latency settles (or a cap)."""
     from edgecam.runtime.thermal import warm_up
 
-    cam = settings.camera
-    w = cam.lores_width if cam.source == "picamera2" else (cam.width or 640)
-    h = cam.lores_height if cam.source == "picamera2" else (cam.height or 480)
+    w, h = settings.camera.frame_size_hint()
     image = np.full((h, w, 3), 114, np.uint8)
     t = settings.thermal
     return warm_up(lambda: detector.detect(image, "RGB").inference_ms,

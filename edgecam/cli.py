@@ -220,7 +220,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from edgecam.config.loader import check_config
+    from edgecam.config.check import check_config
     from edgecam.errors import ConfigError
 
     try:

@@ -1,16 +1,21 @@
-"""The root settings: one field per config section, each a plugin's own settings dataclass."""
+"""The root settings: one field per config section, each a plugin's own settings model."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import Field, field_validator
+
+from edgecam.config.base import Bool, ConfigPath, Float, settings
+from edgecam.config.names import unique_names
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import AnyCameraSettings, PiCamera2Settings
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
+
+MAX_ZONES = 100
 
 
 def default_state_dir() -> str:
@@ -19,36 +24,37 @@ def default_state_dir() -> str:
     return env or os.path.join(os.path.expanduser("~"), ".local", "state", "edgecam")
 
 
-@dataclass(frozen=True)
+@settings
 class OutputSettings:
-    stdout: bool = field(default=False, metadata={"help": "also print every message as a JSON line on stdout"})
-    state_dir: str = field(
-        default_factory=default_state_dir,
-        metadata={"help": "writable directory for the event spool and state ($STATE_DIRECTORY under systemd)"},
+    stdout: Bool = Field(default=False, description="also print every message as a JSON line on stdout")
+    state_dir: ConfigPath = Field(
+        default_factory=default_state_dir, min_length=1, max_length=4096,
+        description="writable directory for the event spool and state ($STATE_DIRECTORY under systemd)",
     )
-    stats_interval_s: float = field(
-        default=10.0, metadata={"min": 0.0, "exclusive_min": True, "max": 3600.0, "help": "seconds between stats messages"}
-    )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field(default="INFO", metadata={"help": "log verbosity"})
+    stats_interval_s: Float = Field(default=10.0, gt=0.0, le=3600.0, description="seconds between stats messages")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log verbosity")
 
 
-@dataclass(frozen=True)
+@settings
 class Settings:
     """Everything in an ``edgecam.toml``; every section is optional and defaults to a Pi 4 + Pi camera."""
 
-    camera: CameraSettings = field(default_factory=CameraSettings)
-    model: DetectorSettings = field(default_factory=DetectorSettings)
-    mqtt: MqttSettings = field(default_factory=MqttSettings)
-    homeassistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
-    output: OutputSettings = field(default_factory=OutputSettings)
-    tracking: TrackerSettings = field(default_factory=TrackerSettings)
-    zones: tuple[ZoneSettings, ...] = ()
-    masks: tuple[MaskSettings, ...] = ()
-    thermal: ThermalSettings = field(default_factory=ThermalSettings)
-    motion: MotionSettings = field(default_factory=MotionSettings)
+    camera: AnyCameraSettings = Field(default_factory=PiCamera2Settings)
+    model: DetectorSettings = Field(default_factory=DetectorSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
+    output: OutputSettings = Field(default_factory=OutputSettings)
+    tracking: TrackerSettings = Field(default_factory=TrackerSettings)
+    zones: tuple[ZoneSettings, ...] = Field(default=(), max_length=MAX_ZONES)
+    masks: tuple[MaskSettings, ...] = Field(default=(), max_length=MAX_ZONES)
+    thermal: ThermalSettings = Field(default_factory=ThermalSettings)
+    motion: MotionSettings = Field(default_factory=MotionSettings)
 
-    def validate(self) -> None:
-        names = [z.name for z in self.zones]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate zone name(s) {', '.join(dupes)}; give every [[zones]] a unique name")
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, zones: tuple[ZoneSettings, ...]) -> tuple[ZoneSettings, ...]:
+        try:
+            unique_names((z.name for z in zones), "zone")
+        except ValueError as exc:
+            raise ValueError(f"{exc} (give every [[zones]] a unique name)") from None
+        return zones

@@ -11,24 +11,25 @@ import os
 import re
 
 from edgecam.errors import ConfigError
+from edgecam.files import FileProblem, read_text_file
 
+MAX_SECRET_BYTES = 64 * 1024
 _CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9_.@:-]+$")
 
 
 def _read_file(path: str, what: str, origin: str) -> str:
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} {origin} {path} does not exist; create it (one line, mode 0600) or fix the setting") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {origin} {path} is a directory; point it at the file holding the secret") from None
-    except PermissionError:
-        raise ConfigError(
-            f"{what} {origin} {path} is not readable by this user; fix its owner/mode (e.g. chmod 0600, chown edgecam)"
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} {origin} {path} is not UTF-8 text; store the secret as plain text") from None
+        text = read_text_file(path, f"{what} {origin}", MAX_SECRET_BYTES)
+    except FileProblem as exc:
+        problem = str(exc)
+        if "no such file" in problem:
+            problem = f"{what} {origin} {path} does not exist; create it (one line, mode 0600) or fix the setting"
+        elif "permission denied" in problem:
+            problem = (f"{what} {origin} {path} is not readable by this user; "
+                       "fix its owner/mode (e.g. chmod 0600, chown edgecam)")
+        elif "is a directory" in problem:
+            problem = f"{what} {origin} {path} is a directory; point it at the file holding the secret"
+        raise ConfigError(problem) from None
     value = text.rstrip("\r\n")
     if not value:
         raise ConfigError(f"{what} {origin} {path} is empty; write the secret into it")

@@ -2,23 +2,67 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
 from typing import Literal
 
+from pydantic import Field, ValidationInfo, field_validator
 
-@dataclass(frozen=True)
+from edgecam.config.base import Bool, Float, Int, Str, base_dir, settings
+from edgecam.config.names import unique_names
+from edgecam.detectors.confidence import conf_problem, normalise_conf
+
+MAX_SIZE = 2048  # 2048² letterboxed input ≈ 50 MB of fp32 activations per layer: a Pi 4 with 2 GB copes
+MAX_THREADS = 64  # fixed (not the CPU count of the machine that checks the config: a config travels)
+
+
+def is_model_path(value: str, base: str | None) -> bool:
+    """A model reference that names a file or directory (vs a known name such as ``yolov5ss``)."""
+    if "/" in value or value.endswith(".param"):
+        return True
+    return base is not None and os.path.exists(os.path.join(base, os.path.expanduser(value)))
+
+
+@settings
 class DetectorSettings:
-    path: str = field(default="yolov5ss", metadata={"help": "model reference: known name, bundle dir or .param path"})
-    size: int = field(default=640, metadata={"min": 32, "max": 4096, "help": "input size (long side), rounded up to a multiple of 32"})
-    threads: int = field(default=4, metadata={"min": 1, "max": 64, "help": "ncnn worker threads"})
-    conf: float = field(default=0.45, metadata={"min": 0.0, "max": 1.0, "exclusive_min": True, "help": "minimum score"})
-    iou: float = field(default=0.45, metadata={"min": 0.0, "max": 1.0, "help": "NMS IoU threshold"})
-    max_detections: int = field(default=100, metadata={"min": 1, "max": 10000})
-    classes: tuple[str, ...] = field(default=(), metadata={"help": "only report these labels (empty: all)"})
-    fp16: bool = field(default=True, metadata={"help": "fp16 storage/arithmetic where the CPU supports it"})
-    powersave: int = field(default=0, metadata={"min": 0, "max": 2, "help": "ncnn cpu powersave: 0 all, 1 little, 2 big cores"})
+    path: Str = Field(default="yolov5ss", min_length=1, max_length=4096,
+                      description="model reference: known name, bundle dir or .param path")
+    size: Int = Field(default=640, ge=32, le=MAX_SIZE, description="input size (long side), a multiple of 32")
+    threads: Int = Field(default=4, ge=1, le=MAX_THREADS, description="ncnn worker threads")
+    conf: Float = Field(default=0.45, description="minimum score")
+    iou: Float = Field(default=0.45, ge=0.0, le=1.0, description="NMS IoU threshold")
+    max_detections: Int = Field(default=100, ge=1, le=10000)
+    classes: tuple[Str, ...] = Field(default=(), max_length=1000, description="only report these labels (empty: all)")
+    fp16: Bool = Field(default=True, description="fp16 storage/arithmetic where the CPU supports it")
+    powersave: Int = Field(default=0, ge=0, le=2, description="ncnn cpu powersave: 0 all, 1 little, 2 big cores")
     backend: Literal["ncnn"] = "ncnn"
 
-    def validate(self) -> None:
-        if self.size % 32:
-            raise ValueError(f"size must be a multiple of 32 (got {self.size}); try {self.size // 32 * 32 or 32}")
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str, info: ValidationInfo) -> str:
+        if "\x00" in value:
+            raise ValueError("path contains a NUL byte; fix the model reference")
+        base = base_dir(info)
+        if base is None or not is_model_path(value, base):
+            return value
+        p = os.path.expanduser(value)
+        return p if os.path.isabs(p) else os.path.join(base, p)
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError(f"size must be a multiple of 32 (got {value}); try {value // 32 * 32 or 32}")
+        return value
+
+    @field_validator("conf")
+    @classmethod
+    def _conf(cls, value: float) -> float:
+        problem = conf_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return normalise_conf(value)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return unique_names(value, "class")

@@ -2,67 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pydantic import Field, model_validator
+
+from edgecam.config.base import Bool, Float, Int, Str, settings
 
 
-@dataclass(frozen=True)
+@settings
 class ThermalSettings:
-    enabled: bool = field(default=True, metadata={"help": "slow the frame rate down when the SoC runs hot"})
-    soft_limit_c: float = field(
-        default=75.0,
-        metadata={"min": 30.0, "max": 100.0, "help": "hold the SoC below this (°C); the firmware throttles at 80"},
-    )
-    hysteresis_c: float = field(
-        default=5.0,
-        metadata={"min": 0.0, "max": 50.0, "help": "restore the frame rate only below soft_limit_c - hysteresis_c"},
-    )
-    step_s: float = field(
-        default=10.0, metadata={"min": 0.0, "max": 3600.0, "help": "seconds between frame-rate steps (down or up)"}
-    )
-    step_factor: float = field(
-        default=1.5,
-        metadata={"min": 1.0, "max": 10.0, "exclusive_min": True, "help": "frame interval multiplier per step"},
-    )
-    min_fps: float = field(
-        default=0.5, metadata={"min": 0.0, "max": 120.0, "exclusive_min": True, "help": "never slow down below this"}
-    )
-    poll_s: float = field(
-        default=1.0, metadata={"min": 0.0, "max": 600.0, "help": "seconds between sysfs reads"}
-    )
-    sysfs_root: str = field(default="/sys", metadata={"help": "root of the sysfs tree (tests point it at a fake tree)"})
-    warmup_min_runs: int = field(default=3, metadata={"min": 1, "max": 1000, "help": "warm-up inferences at least"})
-    warmup_max_runs: int = field(default=20, metadata={"min": 1, "max": 1000, "help": "warm-up inferences at most"})
-    warmup_tolerance: float = field(
-        default=0.10,
-        metadata={"min": 0.0, "max": 10.0, "help": "warm-up ends when the last 3 latencies are within this fraction"},
-    )
+    enabled: Bool = Field(default=True, description="slow the frame rate down when the SoC runs hot")
+    soft_limit_c: Float = Field(default=75.0, ge=30.0, le=100.0,
+                                description="hold the SoC below this (°C); the firmware throttles at 80")
+    hysteresis_c: Float = Field(default=5.0, ge=0.0, le=50.0,
+                                description="restore the frame rate only below soft_limit_c - hysteresis_c")
+    step_s: Float = Field(default=10.0, ge=0.0, le=3600.0, description="seconds between frame-rate steps (down or up)")
+    step_factor: Float = Field(default=1.5, gt=1.0, le=10.0, description="frame interval multiplier per step")
+    min_fps: Float = Field(default=0.5, gt=0.0, le=120.0, description="never slow down below this")
+    poll_s: Float = Field(default=1.0, ge=0.0, le=600.0, description="seconds between sysfs reads")
+    sysfs_root: Str = Field(default="/sys", min_length=1, max_length=4096,
+                            description="root of the sysfs tree (tests point it at a fake tree)")
+    warmup_min_runs: Int = Field(default=3, ge=1, le=1000, description="warm-up inferences at least")
+    warmup_max_runs: Int = Field(default=20, ge=1, le=1000, description="warm-up inferences at most")
+    warmup_tolerance: Float = Field(default=0.10, ge=0.0, le=10.0,
+                                    description="warm-up ends when the last 3 latencies are within this fraction")
 
-    def validate(self) -> None:
+    @model_validator(mode="after")
+    def _order(self) -> "ThermalSettings":
         if self.warmup_max_runs < self.warmup_min_runs:
             raise ValueError(
                 f"warmup_max_runs ({self.warmup_max_runs}) must be >= warmup_min_runs ({self.warmup_min_runs})"
             )
         if self.hysteresis_c >= self.soft_limit_c:
-            raise ValueError(
-                f"hysteresis_c ({self.hysteresis_c}) must be below soft_limit_c ({self.soft_limit_c}); try 5"
-            )
+            raise ValueError(f"hysteresis_c ({self.hysteresis_c}) must be below soft_limit_c ({self.soft_limit_c}); try 5")
+        return self
 
 
-@dataclass(frozen=True)
+@settings
 class MotionSettings:
-    enabled: bool = field(default=True, metadata={"help": "skip inference while nothing moves and nothing is tracked"})
-    threshold: int = field(
-        default=25, metadata={"min": 1, "max": 255, "help": "grey-level change that counts a pixel as changed"}
-    )
-    min_area: float = field(
-        default=0.002,
-        metadata={"min": 0.0, "max": 1.0, "help": "fraction of changed pixels that counts as motion"},
-    )
-    recheck_s: float = field(
-        default=10.0, metadata={"min": 0.0, "max": 86400.0, "help": "infer at least this often even without motion"}
-    )
-    width: int = field(default=96, metadata={"min": 16, "max": 1920, "help": "width of the downscaled grey image"})
-    background_alpha: float = field(
-        default=0.05,
-        metadata={"min": 0.0, "max": 1.0, "exclusive_min": True, "help": "background update rate per frame (0..1]"},
-    )
+    enabled: Bool = Field(default=True, description="skip inference while nothing moves and nothing is tracked")
+    threshold: Int = Field(default=25, ge=1, le=255, description="grey-level change that counts a pixel as changed")
+    min_area: Float = Field(default=0.002, ge=0.0, le=1.0, description="fraction of changed pixels that counts as motion")
+    recheck_s: Float = Field(default=10.0, ge=0.0, le=86400.0, description="infer at least this often even without motion")
+    width: Int = Field(default=96, ge=16, le=1920, description="width of the downscaled grey image")
+    background_alpha: Float = Field(default=0.05, gt=0.0, le=1.0, description="background update rate per frame (0..1]")

@@ -1,67 +1,167 @@
-"""Settings of the ``[camera]`` config section (CONTRACT §4). Extend freely, keep the contract keys."""
+"""Settings of the ``[camera]`` section (CONTRACT §4): one model per source, chosen by ``source``.
+
+Keys every source shares live in :class:`CameraSettings`; ``PiCamera2Settings``, ``OpenCVSettings`` and
+``ImagesSettings`` add their own, so a picamera2-only key under ``source = "images"`` is an error.
+``CameraSettings(source=..., ...)`` builds the model of that source.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+
+from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+
+PICAMERA2_MAIN_SIZE = (1280, 720)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-@dataclass(frozen=True)
+@settings
 class CameraSettings:
-    id: str = field(default="camera", metadata={"help": "camera id used in MQTT topics", "pattern": r"^[A-Za-z0-9_-]+$"})
-    source: Literal["picamera2", "opencv", "images"] = "picamera2"
-    path: str = field(
-        default="",
-        metadata={
-            "help": "images: file/dir/glob; opencv: /dev/videoN, index, URL or video file; picamera2: camera number"
-        },
-    )
-    fps: float = field(default=5.0, metadata={"min": 0.1, "max": 120.0, "help": "target frame rate"})
-    loop: bool = field(default=True, metadata={"help": "images / video file: start again at the end (false: stop)"})
-    width: int = field(
-        default=0, metadata={"min": 0, "max": 8192, "help": "capture width; 0: source default (picamera2 main: 1280)"}
-    )
-    height: int = field(
-        default=0, metadata={"min": 0, "max": 8192, "help": "capture height; 0: source default (picamera2 main: 720)"}
-    )
-    lores_width: int = field(
-        default=640, metadata={"min": 64, "max": 4096, "help": "picamera2: width of the stream detection runs on"}
-    )
-    lores_height: int = field(
-        default=360, metadata={"min": 64, "max": 4096, "help": "picamera2: height of the stream detection runs on"}
-    )
-    format: Literal["YUV420", "RGB888", "BGR888"] = field(
-        default="YUV420",
-        metadata={"help": "picamera2 lores format: YUV420 (Pi 4, converted with OpenCV) or RGB888/BGR888 (Pi 5)"},
-    )
-    stall_timeout_s: float = field(
-        default=5.0, metadata={"min": 0.1, "max": 3600.0, "help": "no frame for this long: reopen the source"}
-    )
-    open_timeout_s: float = field(
-        default=20.0, metadata={"min": 0.1, "max": 3600.0, "help": "opening (probing a stream, RTSP) may take this long"}
-    )
-    reconnect_initial_s: float = field(
-        default=0.5, metadata={"min": 0.0, "max": 3600.0, "help": "first wait before reopening a failed source"}
-    )
-    reconnect_max_s: float = field(
-        default=30.0, metadata={"min": 0.0, "max": 3600.0, "help": "cap of the doubling reopen wait"}
-    )
+    """The keys of every source. Instantiating it directly returns the model of ``source``."""
 
-    def validate(self) -> None:
-        if self.source in ("images", "opencv") and not self.path.strip():
-            what = "an image file, directory or glob" if self.source == "images" else "/dev/videoN, an index, a URL or a video file"
-            raise ValueError(f"path is required for source = \"{self.source}\": set it to {what}")
-        if self.source == "picamera2" and self.path.strip() and not self.path.strip().isdigit():
-            raise ValueError(f"path for source = \"picamera2\" is the camera number (0, 1, ...), got {self.path!r}")
-        if bool(self.width) != bool(self.height):
-            raise ValueError(f"width and height go together (got {self.width}x{self.height}); set both or neither")
-        main_w, main_h = (self.width, self.height) if self.width else (1280, 720)
-        if self.source == "picamera2" and (self.lores_width > main_w or self.lores_height > main_h):
-            raise ValueError(
-                f"lores_width x lores_height ({self.lores_width}x{self.lores_height}) must not exceed the main stream "
-                f"({main_w}x{main_h}); lower lores_* or raise width/height"
-            )
+    id: Str = Field(default="camera", pattern=NAME_PATTERN, max_length=64, description="camera id used in MQTT topics")
+    source: Str = "picamera2"
+    path: Str = Field(default="", max_length=4096, description="what to open; its meaning depends on source")
+    fps: Float = Field(default=5.0, ge=0.1, le=120.0, description="target frame rate")
+    stall_timeout_s: Float = Field(default=5.0, ge=0.1, le=3600.0, description="no frame for this long: reopen the source")
+    open_timeout_s: Float = Field(default=20.0, ge=0.1, le=3600.0, description="opening (probing a stream, RTSP) may take this long")
+    reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
+    reconnect_max_s: Float = Field(default=30.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is CameraSettings:
+            source = kwargs.get("source", "picamera2")
+            if source not in SOURCE_SETTINGS:
+                raise ValueError(f"unknown camera source {source!r}; use one of {', '.join(SOURCE_SETTINGS)}")
+            cls = SOURCE_SETTINGS[source]
+        return object.__new__(cls)
+
+    @model_validator(mode="after")
+    def _reconnect_order(self) -> "CameraSettings":
         if self.reconnect_max_s < self.reconnect_initial_s:
             raise ValueError(
                 f"reconnect_max_s ({self.reconnect_max_s}) must be >= reconnect_initial_s ({self.reconnect_initial_s})"
             )
+        return self
+
+    def frame_size_hint(self) -> tuple[int, int]:
+        """A plausible (width, height) of the frames detection will see (for the model warm-up)."""
+        return 640, 480
+
+
+@settings
+class PiCamera2Settings(CameraSettings):
+    source: Literal["picamera2"] = "picamera2"
+    path: Str = Field(default="", max_length=16, description="camera number (0, 1, ...; empty: 0)")
+    width: Int = Field(default=0, ge=0, le=8192, description="main stream width; 0: 1280")
+    height: Int = Field(default=0, ge=0, le=8192, description="main stream height; 0: 720")
+    lores_width: Int = Field(default=640, ge=64, le=4096, description="width of the stream detection runs on")
+    lores_height: Int = Field(default=360, ge=64, le=4096, description="height of the stream detection runs on")
+    format: Literal["YUV420", "RGB888", "BGR888"] = Field(
+        default="YUV420", description="lores format: YUV420 (Pi 4, converted with OpenCV) or RGB888/BGR888 (Pi 5)"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _camera_number(cls, value: str) -> str:
+        if value.strip() and not value.strip().isdigit():
+            raise ValueError(f'path for source = "picamera2" is the camera number (0, 1, ...), got {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "PiCamera2Settings":
+        if bool(self.width) != bool(self.height):
+            raise ValueError(f"width and height go together (got {self.width}x{self.height}); set both or neither")
+        main_w, main_h = (self.width, self.height) if self.width else PICAMERA2_MAIN_SIZE
+        if self.lores_width > main_w or self.lores_height > main_h:
+            raise ValueError(
+                f"lores_width x lores_height ({self.lores_width}x{self.lores_height}) must not exceed the main stream "
+                f"({main_w}x{main_h}); lower lores_* or raise width/height"
+            )
+        return self
+
+    def frame_size_hint(self) -> tuple[int, int]:
+        return self.lores_width, self.lores_height
+
+
+def _required_path(value: str, what: str, source: str) -> str:
+    if not value.strip():
+        raise ValueError(f'path is required for source = "{source}": set it to {what}')
+    if "\x00" in value:
+        raise ValueError("path contains a NUL byte; fix the path")
+    return value
+
+
+def is_file_target(path: str) -> bool:
+    """True when an opencv ``path`` names a file (not an index, a URL or a /dev device)."""
+    text = path.strip()
+    return not (text.isdigit() or _URL.match(text) or text.startswith("/dev/"))
+
+
+@settings
+class OpenCVSettings(CameraSettings):
+    source: Literal["opencv"] = "opencv"
+    path: Str = Field(default="", max_length=4096, description="/dev/videoN, an index, an RTSP/HTTP URL or a video file")
+    loop: Bool = Field(default=True, description="video file: start again at the end (false: stop)")
+    width: Int = Field(default=0, ge=0, le=8192, description="requested capture width; 0: the device's default")
+    height: Int = Field(default=0, ge=0, le=8192, description="requested capture height; 0: the device's default")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str, info: ValidationInfo) -> str:
+        _required_path(value, "/dev/videoN, an index, a URL or a video file", "opencv")
+        return resolve_path(value, info) if is_file_target(value) else value
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "OpenCVSettings":
+        _required_path(self.path, "/dev/videoN, an index, a URL or a video file", "opencv")
+        if bool(self.width) != bool(self.height):
+            raise ValueError(f"width and height go together (got {self.width}x{self.height}); set both or neither")
+        return self
+
+    def frame_size_hint(self) -> tuple[int, int]:
+        return self.width or 640, self.height or 480
+
+
+@settings
+class ImagesSettings(CameraSettings):
+    source: Literal["images"] = "images"
+    path: Str = Field(default="", max_length=4096, description="an image file, a directory or a glob")
+    loop: Bool = Field(default=True, description="start again after the last image (false: play them once)")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_path(_required_path(value, "an image file, directory or glob", "images"), info)
+
+    @model_validator(mode="after")
+    def _path_set(self) -> "ImagesSettings":
+        _required_path(self.path, "an image file, directory or glob", "images")
+        return self
+
+
+SOURCE_SETTINGS: dict[str, type[CameraSettings]] = {
+    "picamera2": PiCamera2Settings,
+    "opencv": OpenCVSettings,
+    "images": ImagesSettings,
+}
+
+
+def _source_of(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("source", "picamera2")
+    return getattr(value, "source", None)
+
+
+AnyCameraSettings = Annotated[
+    Union[
+        Annotated[PiCamera2Settings, Tag("picamera2")],
+        Annotated[OpenCVSettings, Tag("opencv")],
+        Annotated[ImagesSettings, Tag("images")],
+    ],
+    Discriminator(_source_of),
+]
+"""``[camera]`` as it is validated: the model of its ``source`` (picamera2 when unset)."""

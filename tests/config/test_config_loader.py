@@ -73,13 +73,16 @@ def test_empty_file_gives_defaults_for_a_pi_camera(tmp_path):
 
 def test_out_of_range_names_file_line_and_key(tmp_path):
     err = error_of(tmp_path, "[camera]\nid = 'x'\n\n[model]\nthreads = 2\nsize = 9000\n")
-    assert str(err) == f"{tmp_path / 'edgecam.toml'}:6: [model] size: must be ≤ 4096, got 9000"
+    assert str(err) == f"{tmp_path / 'edgecam.toml'}:6: [model] size: must be ≤ 2048, got 9000"
     assert err.exit_code == 2 and isinstance(err, UsageError)
 
 
-def test_exclusive_min(tmp_path):
+def test_conf_uses_the_one_confidence_range(tmp_path):
     err = error_of(tmp_path, "[model]\nconf = 0\n")
-    assert ":2: [model] conf: must be > 0.0, got 0" in str(err)
+    assert ":2: [model] conf: 0.0 is out of range; use a number from 0.01 to 0.99" in str(err)
+    err = error_of(tmp_path, "[model]\nconf = 4.9e-324\n")
+    assert ":2: [model] conf: 5e-324 is out of range" in str(err)
+    assert parse_config("[model]\nconf = 0.456\n").model.conf == 0.46  # the resolution every interface shows
 
 
 def test_below_min(tmp_path):
@@ -171,7 +174,7 @@ def test_array_of_tables_index_and_line(tmp_path):
 
 def test_fixed_length_tuple(tmp_path):
     err = error_of(tmp_path, '[[masks]]\npoints = [[0, 0], [1, 0, 3], [1, 1]]\n')
-    assert "edgecam.toml:2: [[masks]] #1 points[1]: expected an array of 2 items, got 3" in str(err)
+    assert "edgecam.toml:2: [[masks]] #1 points: mask point [1.0, 0.0, 3.0] must be [x, y]" in str(err)
     cfg = load_config(write(tmp_path, '[[masks]]\npoints = [[0, 0], [1, 0.5], [1, 1]]\n'))
     assert cfg.masks[0].points == ((0.0, 0.0), (1.0, 0.5), (1.0, 1.0))
 
@@ -179,7 +182,7 @@ def test_fixed_length_tuple(tmp_path):
 def test_duplicate_zone_names(tmp_path):
     text = "".join('[[zones]]\nname = "a"\npoints = [[0,0],[1,0],[1,1]]\n' for _ in range(2))
     err = error_of(tmp_path, text)
-    assert "edgecam.toml:1: [[zones]]: duplicate zone name(s) a; give every [[zones]] a unique name" in str(err)
+    assert "edgecam.toml:1: [[zones]]: zone names 'a' and 'a' are listed twice; keep one of them" in str(err)
 
 
 def test_all_problems_collected_first_by_line_reported(tmp_path):
@@ -245,7 +248,7 @@ def test_paths_resolve_against_the_config_directory(tmp_path, monkeypatch):
     [output]
     state_dir = "state"
     """
-    cfg = load_config(write(conf_dir, text))
+    cfg = load_config(write(conf_dir, text), preflight=False)
     assert cfg.camera.path == str(conf_dir / "pics/*.jpg")
     assert cfg.model.path == str(conf_dir / "models/my.param")
     assert cfg.mqtt.password_file == str(conf_dir / "pw")
@@ -254,7 +257,7 @@ def test_paths_resolve_against_the_config_directory(tmp_path, monkeypatch):
 
 def test_model_name_resolved_only_if_it_exists_beside_the_config(tmp_path):
     (tmp_path / "bundle").mkdir()
-    cfg = load_config(write(tmp_path, '[model]\npath = "bundle"\n'))
+    cfg = load_config(write(tmp_path, '[model]\npath = "bundle"\n'), preflight=False)
     assert cfg.model.path == str(tmp_path / "bundle")
     cfg = load_config(write(tmp_path, '[model]\npath = "yolov5ss-int8"\n'))
     assert cfg.model.path == "yolov5ss-int8"
