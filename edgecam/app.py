@@ -102,14 +102,16 @@ def stop_on_signals(stop: threading.Event):
 
 
 def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
-    from edgecam.config.loader import load_config
+    from edgecam.config.loader import load_checked
     from edgecam.runtime.logs import setup_logging
     from edgecam.runtime.motion import MotionGate
     from edgecam.runtime.systemd import SystemdNotifier, WatchdogThread, status_line
     from edgecam.runtime.thermal import ThermalGovernor
 
-    settings = load_config(config_path)
+    settings, warnings = load_checked(config_path)  # the same validation as `edgecam check`
     setup_logging(settings.output.log_level, fields={"CAMERA": settings.camera.id})
+    for line in warnings:
+        log.warning("%s", line)
     cam = settings.camera
     notifier = SystemdNotifier()
     health = Health()

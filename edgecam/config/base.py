@@ -44,6 +44,8 @@ def base_dir(info: ValidationInfo | None) -> str | None:
 
 def resolve_path(value: str, info: ValidationInfo) -> str:
     """``~`` expanded and a relative path joined to the config directory (when loading a file)."""
+    if "\x00" in value:
+        raise ValueError("the path contains a NUL byte; fix the path")
     base = base_dir(info)
     if not value or base is None:
         return value

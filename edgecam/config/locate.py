@@ -125,7 +125,8 @@ def key_lines(text: str) -> dict[KeyPath, int]:
         if pos >= len(raw) or raw[pos] != "=":
             continue
         path = current + tuple(parts)
-        lines.setdefault(path, lineno)
+        for n in range(len(current) + 1, len(path) + 1):  # a.b.c = 1 also defines a and a.b here
+            lines.setdefault(path[:n], lineno)
         d, in_string = _bracket_delta(raw, pos + 1)
         depth = max(0, d)
     return lines

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgecam.config.locate import KeyPath
+from edgecam.config.redact import redact_url
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ def describe(value: Any) -> str:
     if isinstance(value, float):
         return f"a number ({value})"
     if isinstance(value, str):
+        value = redact_url(value)
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f'a string ("{shown}")'
     if isinstance(value, (list, tuple)):
@@ -174,6 +176,8 @@ def _message(err: dict, value: Any) -> str:
     if kind == "string_too_long":
         return f"is too long ({len(value)} characters); at most {ctx.get('max_length')} are allowed"
     if kind == "string_pattern_mismatch":
+        value = redact_url(value)
+        value = value if len(value) <= 80 else value[:77] + "..."
         return f"'{value}' does not match the pattern {ctx.get('pattern')}"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error", err["msg"]))

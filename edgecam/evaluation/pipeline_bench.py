@@ -32,7 +32,7 @@ from edgecam.errors import UsageError
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg", ".h264", ".ts"})
-UNPACED_FPS = 1e6  # "as fast as possible": the capture thread's pacing never waits
+UNPACED_FPS = 1000.0  # "as fast as possible" (the config's cap): a 1 ms pacing never binds
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ class CameraSettings:
     id: Str = Field(default="camera", pattern=NAME_PATTERN, max_length=64, description="camera id used in MQTT topics")
     source: Str = "picamera2"
     path: Str = Field(default="", max_length=4096, description="what to open; its meaning depends on source")
-    fps: Float = Field(default=5.0, ge=0.1, le=120.0, description="target frame rate")
+    fps: Float = Field(default=5.0, ge=0.1, le=1000.0, description="target frame rate (files may play faster than a camera)")
     stall_timeout_s: Float = Field(default=5.0, ge=0.1, le=3600.0, description="no frame for this long: reopen the source")
     open_timeout_s: Float = Field(default=20.0, ge=0.1, le=3600.0, description="opening (probing a stream, RTSP) may take this long")
     reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
