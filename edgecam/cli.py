@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edgecam import __version__
-from edgecam.errors import EdgecamError, UsageError
+from edgecam.errors import EdgecamError, UsageError, one_line
 
 log = logging.getLogger("edgecam")
 
@@ -221,13 +221,13 @@ def cmd_run(args) -> int:
 
 def cmd_check(args) -> int:
     from edgecam.config.check import check_config
-    from edgecam.errors import ConfigError
+    from edgecam.errors import ConfigError, one_line
 
     try:
         lines = check_config(args.config)
     except ConfigError as exc:
         for line in getattr(exc, "problems", None) or [str(exc)]:
-            print(f"edgecam check: {line}", file=sys.stderr)
+            print(f"edgecam check: {one_line(line)}", file=sys.stderr)
         return exc.exit_code
     for line in lines:
         print(line)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except EdgecamError as exc:
-        print(f"edgecam {args.command}: {exc}", file=sys.stderr)
+        print(f"edgecam {args.command}: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

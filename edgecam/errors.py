@@ -26,3 +26,10 @@ class ModelError(UsageError):
 
 class SourceError(EdgecamError):
     """A frame source cannot be opened or stopped delivering frames."""
+
+
+def one_line(text: object) -> str:
+    """``text`` with control characters (newlines from a hostile key or path) escaped: one line, always."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], str(text))

@@ -7,6 +7,7 @@ checks of :mod:`edgecam.config.preflight`, so ``check`` and ``run`` validate exa
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from edgecam.config.locate import KeyPath, key_lines, line_of
 from edgecam.config.problems import Problem, problems_from
 from edgecam.config.schema import Settings
-from edgecam.errors import ConfigError
+from edgecam.errors import ConfigError, one_line
 from edgecam.files import FileProblem, read_regular_file
 from edgecam.sources.settings import SOURCE_SETTINGS
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
 MAX_CONFIG_BYTES = 1024 * 1024
 _ADAPTER: TypeAdapter | None = None
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def format_path(path: KeyPath) -> str:
@@ -36,6 +38,8 @@ def format_path(path: KeyPath) -> str:
     if not path:
         return "(top level)"
     head, rest = path[0], list(path[1:])
+    if not _BARE_KEY.fullmatch(str(head)):
+        head = json.dumps(str(head))
     is_array = typing.get_origin(typing.get_type_hints(Settings).get(str(head))) is tuple
     if not rest and is_array:
         return f"[[{head}]]"
@@ -45,6 +49,8 @@ def format_path(path: KeyPath) -> str:
         text = f"[{head}]"
     key = ""
     for part in rest:
+        if isinstance(part, str) and not _BARE_KEY.fullmatch(part):
+            part = json.dumps(part)  # a quoted TOML key, control characters escaped
         key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else part)
     return f"{text} {key}" if key else text
 
@@ -56,7 +62,7 @@ def config_error(filename: str, text: str, problems: list[Problem]) -> ConfigErr
     for p in problems:
         line = line_of(lines, p.path)
         where = f"{filename}:{line}" if line else filename
-        located.append((line or 0, f"{where}: {format_path(p.path)}: {p.message}"))
+        located.append((line or 0, one_line(f"{where}: {format_path(p.path)}: {p.message}")))
     messages = [m for _, m in sorted(located, key=lambda t: t[0])]
     more = len(messages) - 1
     suffix = f" (+{more} more problem{'s' if more > 1 else ''}; edgecam check --config {filename} lists all)" if more else ""

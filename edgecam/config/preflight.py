@@ -27,7 +27,10 @@ def _model(settings: Settings, problems: list[Problem]) -> None:
         bundle = resolve(settings.model.path)
         validate(bundle)
     except (ModelError, FileProblem, OSError) as exc:
-        problems.append(Problem(("model", "path"), str(exc)))
+        message = str(exc)
+        if ";" not in message:
+            message += "; give a known name, a bundle directory or a .param file"
+        problems.append(Problem(("model", "path"), message))
         return
     known = set(bundle.manifest.classes)
     sample = ", ".join(bundle.manifest.classes[:5])

@@ -131,15 +131,16 @@ def _data_at(data: Any, path: KeyPath) -> Any:
 
 
 def _unknown_key(key: str, table: Any, data: Any, tags: dict[str, type]) -> str:
+    shown = key if len(key) <= 40 else key[:37] + "..."
     known = [f.name for f in dataclasses.fields(table)] if dataclasses.is_dataclass(table) else []
     source = data.get("source") if isinstance(data, dict) else None
     if table in tags.values():  # a key of another camera source?
         owners = [name for name, cls in tags.items() if key in {f.name for f in dataclasses.fields(cls)}]
         if owners:
-            return (f"unknown key '{key}' for source = \"{source or 'picamera2'}\"; it is a key of source = "
+            return (f"unknown key '{shown}' for source = \"{source or 'picamera2'}\"; it is a key of source = "
                     + " / ".join(f'"{o}"' for o in owners) + ": remove it or change source")
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"unknown key '{key}'; " + (f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known))
+    return f"unknown key '{shown}'; " + (f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(known))
 
 
 def _message(err: dict, value: Any) -> str:

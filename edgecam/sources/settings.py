@@ -89,7 +89,7 @@ class PiCamera2Settings(CameraSettings):
 
 def _required_path(value: str, what: str, source: str) -> str:
     if not value.strip():
-        raise ValueError(f'path is required for source = "{source}": set it to {what}')
+        raise ValueError(f'path is required for source = "{source}"; set it to {what}')
     if "\x00" in value:
         raise ValueError("path contains a NUL byte; fix the path")
     return value

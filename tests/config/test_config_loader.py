@@ -343,4 +343,4 @@ def test_parse_config_without_file(tmp_path):
     cfg = parse_config('[camera]\nsource = "images"\npath = "x"\n', base_dir=tmp_path)
     assert cfg.camera.path == str(tmp_path / "x")
     with pytest.raises(ConfigError, match=r"^<config>:1: \[camera\] fps"):
-        parse_config("camera.fps = 500\n")
+        parse_config("camera.fps = 5000\n")
