@@ -58,6 +58,8 @@ def _unquote_hint(kind: type, value: Any) -> str:
     if not isinstance(value, str):
         return ""
     text = value.strip()
+    if len(text) > 40:
+        return ""
     if kind is bool:
         return f"; write {text.lower()} without quotes" if text.lower() in ("true", "false") else ""
     try:
@@ -146,7 +148,8 @@ def _unknown_key(key: str, table: Any, data: Any, tags: dict[str, type]) -> str:
 def _message(err: dict, value: Any) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        hint = f"; write {int(value)}" if isinstance(value, float) and value.is_integer() else _unquote_hint(int, value)
+        integral = isinstance(value, float) and value.is_integer() and abs(value) < 1e15
+        hint = f"; write {int(value)}" if integral else _unquote_hint(int, value)
         return f"expected an integer, got {describe(value)}{hint}"
     if kind in ("float_type", "float_parsing"):
         return f"expected a number, got {describe(value)}{_unquote_hint(float, value)}"

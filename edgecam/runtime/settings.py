@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from edgecam.config.base import Bool, Float, Int, Str, settings
+from edgecam.config.base import Bool, ConfigPath, Float, Int, settings
 
 
 @settings
@@ -18,7 +18,7 @@ class ThermalSettings:
     step_factor: Float = Field(default=1.5, gt=1.0, le=10.0, description="frame interval multiplier per step")
     min_fps: Float = Field(default=0.5, gt=0.0, le=120.0, description="never slow down below this")
     poll_s: Float = Field(default=1.0, ge=0.0, le=600.0, description="seconds between sysfs reads")
-    sysfs_root: Str = Field(default="/sys", min_length=1, max_length=4096,
+    sysfs_root: ConfigPath = Field(default="/sys", min_length=1, max_length=4096,
                             description="root of the sysfs tree (tests point it at a fake tree)")
     warmup_min_runs: Int = Field(default=3, ge=1, le=1000, description="warm-up inferences at least")
     warmup_max_runs: Int = Field(default=20, ge=1, le=1000, description="warm-up inferences at most")

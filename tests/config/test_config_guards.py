@@ -76,6 +76,8 @@ def test_the_numeric_key_list_is_not_empty():
      "[camera] lores_width: unknown key 'lores_width' for source = \"images\"; it is a key of source = \"picamera2\""),
     ('[camera]\nsource = "images"\npath = "x"\nfoo.bar.baz = 1\n', "<config>:4: [camera] foo: unknown key 'foo'"),
     ('a.b.c = 1\n', "<config>:1: [a]: unknown key 'a'"),
+    ("[model]\nsize = 1e300\n", "[model] size: expected an integer, got a number (1e+300)\n"[:-1]),
+    ('[model]\nsize = "' + "9" * 5000 + '"\n', '[model] size: expected an integer, got a string ("999'),
     ('[mqtt]\nhost = "broker:1883"\n', "[mqtt] host: host 'broker:1883' is not a host name or IP address"),
     ('[camera]\nsource = "opencv"\npath = "0"\nfps = "rtsp://bob:hunter2@cam/"\n',
      '[camera] fps: expected a number, got a string ("rtsp://bob:***@cam/")'),

@@ -35,6 +35,7 @@ def test_key_lines():
     assert lines[("camera", "id")] == 4
     assert lines[("camera", "quoted key")] == 5
     assert lines[("camera", "nested", "deep")] == 6
+    assert lines[("camera", "nested")] == 6  # a dotted key defines its prefixes at its own line
     assert lines[("camera", "list")] == 7
     assert ("camera", "fake") not in lines and ("fake",) not in lines  # inside the array
     assert lines[("camera", "after")] == 11
