@@ -28,9 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--size", type=int, default=640, help="the bundles' default input size, and the size of the "
                    "report's whole-set mAP (default 640)")
     m.add_argument("--sizes", default="320,640", help="calibrate, select and test at each of these sizes (default 320,640)")
-    m.add_argument("--method", choices=("max", "kl", "aciq", "mse"), help="fix the calibration method (default: search)")
+    m.add_argument("--method", choices=("max", "kl", "aciq", "mse", "auto"), help="fix the calibration method (default: search)")
     m.add_argument("--methods", default="kl,max,mse",
-                   help="methods the search tries: any of max,kl,aciq,mse (default kl,max,mse)")
+                   help="methods the search tries: any of max,kl,aciq,mse,auto (auto: per layer the best of "
+                   "kl/max/mse; default kl,max,mse)")
     m.add_argument("--fp32-layers", default="search",
                    help="search | default (first conv + head convs) | none | comma-separated layer names")
     m.add_argument("--budget", type=float, default=0.003,

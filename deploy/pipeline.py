@@ -14,6 +14,7 @@ from deploy.checkpoint import load_checkpoint
 from deploy.convert import convert
 from deploy.int8 import write_int8
 from deploy.ncnnio import NcnnModel
+from deploy.perlayer import AUTO, choice_summary, per_layer_table
 from deploy.search import EXTRA_STEPS, SearchSetup, first_and_head_layers, search
 from deploy.splits import labelled_dataset, plan_splits
 from edgecam.sources.images import image_files
@@ -29,7 +30,7 @@ class Options:
     out: Path
     size: int = 640  # the manifest's default size; the report's whole-set mAP and latency table
     sizes: tuple[int, ...] = (320, 640)  # calibrate, select and test at each of these
-    methods: tuple[str, ...] = ("kl", "max", "mse")  # aciq on request (it never won on coco128)
+    methods: tuple[str, ...] = ("kl", "max", "mse")  # aciq and auto on request
     method: str | None = None  # fixed method (no search over methods)
     fp32_layers: str = "search"  # search | default (first+heads) | none | comma-separated layer names
     budget: float = 0.003  # allowed mAP@.5:.95 drop, applied to the lower confidence bound at every size
@@ -146,7 +147,13 @@ def run(opt: Options, say=print) -> Result:
             f"skipping the search; using method {chosen_method} with first+head convs in fp32")
     assert fixed_set is not None
     say(f"      writing int8: {chosen_method} calibrated on {len(splits.calibrate)} images")
-    table = calibrate.make_table(layers, stats_all, chosen_method)
+    per_layer = None
+    if chosen_method == AUTO:
+        table, choice = per_layer_table(model, fp32_dir, layers, stats_all, splits.calibrate[: opt.sensitivity_images],
+                                        opt.sizes[0], opt.threads)
+        per_layer = {"methods": choice_summary(choice), "layers": choice}
+    else:
+        table = calibrate.make_table(layers, stats_all, chosen_method)
     int8_dir = opt.out / f"{name}-int8"
     int8_dir.mkdir(parents=True, exist_ok=True)
     p_param, p_bin = int8_dir / f"{name}-int8.param", int8_dir / f"{name}-int8.bin"
@@ -157,6 +164,8 @@ def run(opt: Options, say=print) -> Result:
                                     "letterbox_pad": m32.pad_value},
                   "fp32_layers": sorted(fixed_set), "int8_layers": len(plan.terms),
                   "requantize_fused": len(plan.top_scales), "table": f"{name}-int8.table"}
+    if per_layer:
+        calib_meta["per_layer"] = per_layer
     m8 = m32.with_(name=f"{name}-int8", precision="int8", param=p_param.name, bin=p_bin.name, sha256={})
     write_bundle(int8_dir, m8, p_param, p_bin, {"calibration": calib_meta})
     info["calibration"] = calib_meta

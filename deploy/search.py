@@ -35,6 +35,7 @@ from deploy.calibrate import BlobStats, QuantLayer, Table, make_table
 from deploy.int8 import write_int8
 from deploy.measure import detect_labelled
 from deploy.ncnnio import NcnnModel
+from deploy.perlayer import AUTO, choice_summary, per_layer_table
 from deploy.splits import SelectFold
 
 log = logging.getLogger(__name__)
@@ -140,10 +141,12 @@ class SearchResult:
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Candidate | None = None
     sensitivity: dict[str, list[str]] = field(default_factory=dict)  # method → layers, most sensitive first
+    per_layer: dict[str, dict[str, int]] = field(default_factory=dict)  # auto: fold → {method: layers}
     seconds: float = 0.0
 
     def to_json(self) -> dict:
         return {"fp32": self.fp32, "budget": self.budget, "level": self.level, "rule": self.rule,
+                "per_layer": self.per_layer,
                 "candidates": [asdict(c) for c in self.candidates],
                 "chosen": asdict(self.chosen) if self.chosen else None, "sensitivity": self.sensitivity,
                 "seconds": round(self.seconds, 1)}
@@ -208,7 +211,16 @@ def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup:
         log_fn(f"search: fp32 @{size} on {ms.n} selection images: mAP@.5:.95={m:.4f}")
     result = SearchResult(fp32, setup.budget, setup.level, rule_text(setup.budget, setup.level))
     log_fn(f"search: {result.rule}; {setup.samples} paired bootstrap resamples")
-    tables = {(m, f.name): make_table(layers, setup.stats[f.name], m) for m in methods for f in setup.folds}
+    tables: dict[tuple[str, str], Table] = {}
+    for m in methods:
+        for f in setup.folds:
+            if m == AUTO:  # per fold, on that fold's own calibration images
+                tables[m, f.name], choice = per_layer_table(model, fp32_bundle, layers, setup.stats[f.name],
+                                                            f.calibrate[:sens_images], setup.sizes[0], setup.threads)
+                result.per_layer[f.name] = choice_summary(choice)
+                log_fn(f"search: auto (fold {f.name}): per-layer methods {result.per_layer[f.name]}")
+            else:
+                tables[m, f.name] = make_table(layers, setup.stats[f.name], m)
     manifest_src = fp32_bundle / "model.json"
 
     def score(method: str, fp32_set: frozenset[str]) -> tuple[list[SizeScore], int]:

@@ -210,3 +210,23 @@ def test_held_out_section(pipeline_run):
     assert f"{int8['map50_95']:.4f} | {int8['delta']['delta']:+.4f} [{int8['delta']['low']:+.4f}, " in md
     png = out / "report.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_auto_takes_each_layers_least_disturbing_method(pipeline_run):
+    """Per-layer choice: a layer keeps the scales of the method whose isolated head error is smallest."""
+    from deploy.calibrate import collect_stats
+    from deploy.perlayer import per_layer_table
+    from deploy.search import layer_sensitivity
+
+    b = _bundle(pipeline_run, "fp32")
+    model = NcnnModel.load(b / "yolov5ss-fp32.param", b / "yolov5ss-fp32.bin")
+    layers = quantizable_layers(model)[:6]  # six layers keep the test short
+    img = [IMAGES / "horse.jpg"]
+    stats = collect_stats(b, img, sorted({q.bottom for q in layers}), 256, 2)
+    table, choice = per_layer_table(model, b, layers, stats, img, 256, 2, methods=("kl", "max"))
+    assert set(choice) == {q.name for q in layers} == set(table.bottom)
+    errs = {m: dict(layer_sensitivity(model, b, layers, make_table(layers, stats, m), img, 256, 2)) for m in ("kl", "max")}
+    for q in layers:
+        want = "kl" if errs["kl"][q.name] <= errs["max"][q.name] else "max"
+        assert choice[q.name] == want
+        assert table.bottom[q.name] == make_table(layers, stats, want).bottom[q.name]
