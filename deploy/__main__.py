@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--sizes takes comma-separated integers, e.g. 320,640 (got {args.sizes!r})") from None
             if not sizes:
                 raise ValueError("--sizes needs at least one size, e.g. 320,640")
+            unknown = sorted(set(x for x in args.methods.split(",") if x) - {"max", "kl", "aciq", "mse", "auto"})
+            if unknown:
+                raise ValueError(f"--methods: unknown {', '.join(unknown)}; choose from max,kl,aciq,mse,auto")
             run(Options(
                 weights=args.weights, calib=args.calib, out=args.out, size=args.size, sizes=sizes,
                 level=args.level, bootstrap=args.bootstrap, holdout=args.holdout,
