@@ -10,8 +10,9 @@ points, precision envelope, mean over the categories that have ground truth).  W
 image reproduces pycocotools; weight k counts an image k times, which is what a bootstrap resample
 (images drawn with replacement) needs.
 
-:func:`paired_bootstrap` resamples the *same* images for two models, so the spread of their mAP
-difference reflects which images were seen, not the (much larger) spread of either mAP alone.
+:func:`paired_interval` compares two models on the *same* resamples (:func:`resample_weights`,
+:func:`bootstrap_maps`), so the spread of their mAP difference reflects which images were drawn, not
+the (much larger) spread of either mAP alone.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def match_image(gt_boxes: np.ndarray, gt_classes: np.ndarray, boxes: np.ndarray,
         out_c.append(np.full(len(order), c))
         out_s.append(np.asarray(scores, np.float64)[order])
         out_tp.append(tp)
-    counts = np.bincount(gt_classes, minlength=num_classes)[:num_classes] if len(gt_classes) else np.zeros(num_classes, np.int64)
+    counts = (np.bincount(gt_classes, minlength=num_classes)[:num_classes] if len(gt_classes)
+              else np.zeros(num_classes, np.int64))
     if not out_c:
         return ImageMatches(np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(thr)), bool), counts)
     return ImageMatches(np.concatenate(out_c), np.concatenate(out_s), np.concatenate(out_tp), counts)
@@ -158,11 +160,3 @@ def paired_interval(base: float, base_samples: np.ndarray, cand: float, cand_sam
     deltas = np.asarray(cand_samples) - np.asarray(base_samples)
     lo, hi, lcb = np.quantile(deltas, [(1 - level) / 2, (1 + level) / 2, 1 - level])
     return Interval(float(cand - base), float(lo), float(hi), float(lcb), level, len(deltas), images)
-
-
-def paired_bootstrap(a: MatchSet, b: MatchSet, weights: np.ndarray, level: float = 0.9) -> Interval:
-    """Δ = mAP(b) − mAP(a) with both models scored on the same resamples of the same images."""
-    if a.n != b.n:
-        raise ValueError("paired bootstrap needs both models scored on the same images")
-    return paired_interval(a.coco_map()[0], bootstrap_maps(a, weights), b.coco_map()[0], bootstrap_maps(b, weights),
-                           level, a.n)
