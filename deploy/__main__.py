@@ -25,24 +25,34 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--calib", type=Path, required=True, help="calibration images (DIR/*.jpg); if DIR is X/images "
                    "with X/labels beside it, X is also the evaluation set and half of it the search's validation split")
     m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--size", type=int, default=640, help="input size for calibration/eval/bench (default 640)")
-    m.add_argument("--method", choices=("max", "kl", "aciq"), help="fix the calibration method (default: search)")
-    m.add_argument("--methods", default="kl,max", help="methods the search tries: any of max,kl,aciq (default kl,max)")
+    m.add_argument("--size", type=int, default=640, help="the bundles' default input size, and the size of the "
+                   "report's whole-set mAP (default 640)")
+    m.add_argument("--sizes", default="320,640", help="calibrate, select and test at each of these sizes (default 320,640)")
+    m.add_argument("--method", choices=("max", "kl", "aciq", "mse", "auto"), help="fix the calibration method (default: search)")
+    m.add_argument("--methods", default="kl,max,mse",
+                   help="methods the search tries: any of max,kl,aciq,mse,auto (auto: per layer the best of "
+                   "kl/max/mse; default kl,max,mse)")
     m.add_argument("--fp32-layers", default="search",
                    help="search | default (first conv + head convs) | none | comma-separated layer names")
-    m.add_argument("--budget", type=float, default=0.002,
-                   help="allowed mean mAP@.5:.95 drop over the search's folds; the worst fold may drop 2x (default 0.002)")
+    m.add_argument("--budget", type=float, default=0.003,
+                   help="allowed mAP@.5:.95 drop vs fp32, applied to the lower confidence bound at every size (default 0.003)")
+    m.add_argument("--level", type=float, default=0.9, help="one-sided confidence level of that bound (default 0.9)")
+    m.add_argument("--bootstrap", type=int, default=500, help="paired bootstrap resamples (default 500)")
+    m.add_argument("--holdout", type=int, default=40, help="labelled images held out as the test split, never used "
+                   "for calibration or selection (default 40; 0: none)")
     m.add_argument("--extra-steps", default="4,8,12",
                    help="the search also tries first+heads + the k most sensitive layers in fp32, for these k")
     m.add_argument("--sensitivity-images", type=int, default=4, help="images used to rank layer sensitivity")
-    m.add_argument("--val", type=Path, help="labelled DATASET for the search (must not share images with --calib)")
+    m.add_argument("--select", "--val", dest="val", type=Path, help="labelled DATASET (images/ + labels/) for the "
+                   "search and the test split; then --calib may be any folder of unlabelled photos (no shared names)")
     m.add_argument("--eval", dest="eval_dataset", type=Path, help="labelled DATASET for the report's mAP")
     m.add_argument("--calib-limit", type=int, default=0, help="use only the first N calibration images")
     m.add_argument("--threads", type=int, default=None)
     m.add_argument("--no-fuse", action="store_true", help="no requantize fusion between int8 convs")
     m.add_argument("--parity-sizes", default="320,416,640")
     m.add_argument("--no-report", action="store_true")
-    m.add_argument("--baselines", default="", help="known models to add to the report, e.g. yolov5ss,yolov5ss-int8")
+    m.add_argument("--baselines", default="yolov5ss,yolov5ss-int8",
+                   help="known models added to the report and plot (default: the seed's yolov5ss,yolov5ss-int8; '' for none)")
 
     c = sub.add_parser("convert", help="fp32 + fp16 bundles only")
     c.add_argument("--weights", type=Path, required=True)
@@ -76,10 +86,22 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.budget < 0:
                 raise ValueError(f"--budget must be ≥ 0 (got {args.budget}); it is an allowed mAP drop, e.g. 0.002")
-            if args.size % 32:
-                raise ValueError(f"--size must be a multiple of 32 (got {args.size})")
+            if not 0 < args.level < 1:
+                raise ValueError(f"--level must be between 0 and 1 (got {args.level}), e.g. 0.9")
+            if args.bootstrap < 20:
+                raise ValueError(f"--bootstrap must be ≥ 20 resamples (got {args.bootstrap})")
+            try:
+                sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
+            except ValueError:
+                raise ValueError(f"--sizes takes comma-separated integers, e.g. 320,640 (got {args.sizes!r})") from None
+            if not sizes:
+                raise ValueError("--sizes needs at least one size, e.g. 320,640")
+            unknown = sorted(set(x for x in args.methods.split(",") if x) - {"max", "kl", "aciq", "mse", "auto"})
+            if unknown:
+                raise ValueError(f"--methods: unknown {', '.join(unknown)}; choose from max,kl,aciq,mse,auto")
             run(Options(
-                weights=args.weights, calib=args.calib, out=args.out, size=args.size,
+                weights=args.weights, calib=args.calib, out=args.out, size=args.size, sizes=sizes,
+                level=args.level, bootstrap=args.bootstrap, holdout=args.holdout,
                 methods=tuple(x for x in args.methods.split(",") if x), method=args.method,
                 fp32_layers=args.fp32_layers, budget=args.budget,
                 extra_steps=tuple(int(x) for x in args.extra_steps.split(",") if x.strip()),

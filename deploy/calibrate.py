@@ -7,7 +7,9 @@ RGB/255 model).  Methods (ncnn tools/quantize/ncnn2table.cpp semantics):
 
 * ``max``  – scale = 127 / absmax over the calibration set;
 * ``kl``   – ncnn's KL-divergence threshold search over a 2048-bin histogram of |x| (zeros skipped);
-* ``aciq`` – Gaussian clipping ``alpha·2·G·absmax/sqrt(2 ln N)`` (N = blob size).
+* ``aciq`` – Gaussian clipping ``alpha·2·G·absmax/sqrt(2 ln N)`` (N = blob size);
+* ``mse``  – ours, not ncnn's: per blob, the clip threshold minimising the expected squared int8
+  error over the histogram (rounding below the threshold + clipping above it).
 
 Weights are per output channel (per group for depthwise): 127/absmax, except 3x3/stride-1/dilation-1
 Convolution which gets 31/absmax (6-bit) because ncnn runs those with int8 Winograd F(4,3).  ACIQ
@@ -32,7 +34,7 @@ from deploy.ncnnio import NcnnModel
 
 log = logging.getLogger(__name__)
 
-METHODS = ("max", "kl", "aciq")
+METHODS = ("max", "kl", "aciq", "mse")
 NUM_BINS = 2048
 QUANTIZABLE = ("Convolution", "ConvolutionDepthWise", "InnerProduct")
 
@@ -103,36 +105,45 @@ def _forward_blobs(det, img: np.ndarray, blobs: list[str]) -> Iterable[tuple[str
         yield blob, np.array(m, copy=False)
 
 
-def collect_stats(fp32_bundle: Path, images: list[Path], blobs: list[str], size: int = 640,
+def collect_stats(fp32_bundle: Path, images: list[Path], blobs: list[str], size: int | tuple[int, ...] = 640,
                   threads: int | None = None, progress: Callable[[Iterable, str], Iterable] | None = None
                   ) -> dict[str, BlobStats]:
-    """Pass A: absmax of every blob; pass B: 2048-bin histograms of |x| over [0, absmax] (zeros skipped)."""
+    """Pass A: absmax of every blob; pass B: 2048-bin histograms of |x| over [0, absmax] (zeros skipped).
+
+    With several sizes every image is run at each of them and the statistics are pooled, so the
+    scales fit every size the bundle will run at.
+    """
+    sizes = (size,) if isinstance(size, int) else tuple(size)
     stats = {b: BlobStats() for b in blobs}
-    det = open_detector(fp32_bundle, size, threads, fp16=False)
+    dets = [open_detector(fp32_bundle, s, threads, fp16=False) for s in sizes]
     wrap = progress or (lambda it, label: it)
+    tag = f" @{','.join(map(str, sizes))}"
     try:
         loaded = []
-        for path in wrap(images, "calib 1/2"):
+        for path in wrap(images, "calib 1/2" + tag):
             img = cv2.imread(str(path))
             if img is None:
                 raise FileNotFoundError(f"{path}: cannot read the calibration image")
             loaded.append(path)
-            for blob, a in _forward_blobs(det, img, blobs):
-                s = stats[blob]
-                s.absmax = max(s.absmax, float(np.abs(a).max()))
-                s.elements = int(a.size)
-        for path in wrap(loaded, "calib 2/2"):
+            for det in dets:
+                for blob, a in _forward_blobs(det, img, blobs):
+                    s = stats[blob]
+                    s.absmax = max(s.absmax, float(np.abs(a).max()))
+                    s.elements = int(a.size)
+        for path in wrap(loaded, "calib 2/2" + tag):
             img = cv2.imread(str(path))
-            for blob, a in _forward_blobs(det, img, blobs):
-                s = stats[blob]
-                if s.absmax <= 0:
-                    continue
-                v = np.abs(a[a != 0]).astype(np.float32)
-                idx = (v / np.float32(s.absmax) * np.float32(NUM_BINS)).astype(np.int64)
-                np.minimum(idx, NUM_BINS - 1, out=idx)
-                s.hist += np.bincount(idx, minlength=NUM_BINS)
+            for det in dets:
+                for blob, a in _forward_blobs(det, img, blobs):
+                    s = stats[blob]
+                    if s.absmax <= 0:
+                        continue
+                    v = np.abs(a[a != 0]).astype(np.float32)
+                    idx = (v / np.float32(s.absmax) * np.float32(NUM_BINS)).astype(np.int64)
+                    np.minimum(idx, NUM_BINS - 1, out=idx)
+                    s.hist += np.bincount(idx, minlength=NUM_BINS)
     finally:
-        det.close()
+        for det in dets:
+            det.close()
     return stats
 
 
@@ -181,6 +192,30 @@ def aciq_clip(absmax: float, n: int, bits: int = 8) -> float:
     return float(np.float32(_ALPHA[bits - 1] * absmax * 2 * _G / math.sqrt(2 * math.log(n))))
 
 
+def mse_threshold_bin(hist: np.ndarray) -> int:
+    """The clip bin T in [16, 2048] minimising the expected squared int8 error of the histogram's values.
+
+    Values below the threshold t = T/2048·absmax carry rounding error (t/127)²/12 each; values above
+    are clipped to t and carry (x − t)² (x at the bin centre).  Unlike KL, which compares shapes
+    of distributions, this weighs every value by its actual error, so it picks per blob between
+    tight clipping (long sparse tails) and absmax (heavy tails that matter).
+    """
+    h = hist.astype(np.float64)
+    if h.sum() <= 0:
+        return NUM_BINS
+    centre = np.arange(NUM_BINS) + 0.5
+    t = np.arange(16, NUM_BINS + 1, dtype=np.float64)  # candidate thresholds, in bins
+    # suffix sums over bins i ≥ T of h, h·c, h·c²
+    s0 = np.concatenate((np.cumsum(h[::-1])[::-1], [0.0]))
+    s1 = np.concatenate((np.cumsum((h * centre)[::-1])[::-1], [0.0]))
+    s2 = np.concatenate((np.cumsum((h * centre**2)[::-1])[::-1], [0.0]))
+    ti = t.astype(np.int64)
+    clip = s2[ti] - 2 * t * s1[ti] + t**2 * s0[ti]
+    below = s0[0] - s0[ti]
+    err = clip + below * (t / 127.0) ** 2 / 12.0
+    return int(t[int(np.argmin(err))])
+
+
 def activation_scale(s: BlobStats, method: str) -> float:
     if s.absmax <= 0:
         return 1.0  # an all-zero blob: any finite scale is exact (ncnn2table would write inf)
@@ -190,6 +225,8 @@ def activation_scale(s: BlobStats, method: str) -> float:
         threshold = (kl_threshold_bin(s.hist) + 0.5) * s.absmax / NUM_BINS
     elif method == "aciq":
         threshold = aciq_clip(s.absmax, s.elements, 8)
+    elif method == "mse":
+        threshold = mse_threshold_bin(s.hist) * s.absmax / NUM_BINS
     else:
         raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
     return float(np.float32(127.0 / threshold))

@@ -2,6 +2,8 @@
 WEIGHTS ?= $(SHARED)/models/yolov5ss.pt
 CALIB   ?= $(SHARED)/datasets/coco128_train2017/images
 OUT     ?= build/models
+SIZES   ?=
+SELECT  ?=
 DEPLOY_ARGS ?=
 HOST    ?=
 BUNDLE  ?=
@@ -9,9 +11,11 @@ PUSH_ARGS ?=
 
 .PHONY: models push
 
-## models: WEIGHTS=<.pt> CALIB=<image dir> OUT=<dir> → OUT/<stem>-{fp32,fp16,int8}/ + OUT/report.{json,md,png}
+## models: WEIGHTS=<.pt> CALIB=<image dir> OUT=<dir> [SIZES=320,640] [SELECT=<labelled dataset>]
+##         → OUT/<stem>-{fp32,fp16,int8}/ + OUT/report.{json,md,png}
 models: $(STAMP)
-	$(BIN)/python -m deploy models --weights "$(WEIGHTS)" --calib "$(CALIB)" --out "$(OUT)" $(DEPLOY_ARGS)
+	$(BIN)/python -m deploy models --weights "$(WEIGHTS)" --calib "$(CALIB)" --out "$(OUT)" \
+		$(if $(SIZES),--sizes "$(SIZES)") $(if $(SELECT),--select "$(SELECT)") $(DEPLOY_ARGS)
 
 ## push: HOST=user@pi (or a local dir standing for the Pi's /) BUNDLE=<bundle dir>
 push: $(STAMP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -41,6 +42,51 @@ def evaluate_map(bundle: Path | str, dataset: Path, size: int = 640, threads: in
     finally:
         det.close()
     return {"map50_95": res.map50_95, "map50": res.map50, "images": res.images}
+
+
+@dataclass
+class LabelledRun:
+    """One bundle's detections on labelled images, in the forms both evaluators take."""
+
+    names: list[str]  # image file names, in order
+    truths: list  # edgecam.evaluation.coco.GroundTruth per image
+    predictions: dict  # image_id → Detections
+    num_classes: int
+
+    def pycocotools_map(self) -> dict[str, float]:
+        from edgecam.evaluation.coco import coco_map  # noqa: PLC0415
+
+        res = coco_map(self.truths, self.predictions, self.num_classes)
+        return {"map50_95": res.map50_95, "map50": res.map50, "images": res.images}
+
+    def matches(self) -> list:
+        from deploy.bootstrap import match_image  # noqa: PLC0415
+
+        return [match_image(gt.boxes, gt.class_ids, d.boxes, d.scores, d.class_ids, self.num_classes)
+                for gt, d in zip(self.truths, (self.predictions[gt.image_id] for gt in self.truths))]
+
+
+def detect_labelled(bundle: Path | str, images: list[Path], labels_dir: Path, size: int = 640,
+                    threads: int | None = None, progress=None) -> LabelledRun:
+    """Run a bundle on labelled images (YOLO ``labels_dir/<stem>.txt``) as ``edgecam eval`` does."""
+    import cv2  # noqa: PLC0415
+
+    from edgecam.evaluation.coco import GroundTruth, read_labels  # noqa: PLC0415
+
+    det = open_detector(bundle, size, threads)
+    truths, preds = [], {}
+    try:
+        for image_id, path in enumerate(progress(images) if progress else images, start=1):
+            img = cv2.imread(str(path))
+            if img is None:
+                raise FileNotFoundError(f"{path}: cannot read the image")
+            h, w = img.shape[:2]
+            boxes, ids = read_labels(Path(labels_dir) / (path.stem + ".txt"), w, h)
+            truths.append(GroundTruth(image_id, path, w, h, boxes, ids))
+            preds[image_id] = det.detect(img, "BGR", multi_label=True, max_det=EVAL_MAX_DET).detections
+    finally:
+        det.close()
+    return LabelledRun([p.name for p in images], truths, preds, len(det.class_names))
 
 
 def time_interleaved(bundles: dict[str, Path], image_bgr: np.ndarray, size: int = 640, threads: int | None = None,

@@ -21,111 +21,74 @@ def bundle_size(bundle: Path) -> int:
     return sum((bundle / m[k]).stat().st_size for k in ("param", "bin"))
 
 
+def _resolve_baselines(refs: tuple[str, ...], say) -> dict[str, dict[str, Any]]:
+    from edgecam.bundles.resolver import resolve  # noqa: PLC0415
+    from edgecam.errors import ModelError  # noqa: PLC0415
+
+    out: dict[str, dict[str, Any]] = {}
+    for ref in refs:
+        try:
+            bb = resolve(ref)
+        except (ModelError, OSError) as exc:
+            say(f"      baseline {ref} skipped: {exc}")
+            continue
+        out[ref] = {"size_bytes": bb.param_path.stat().st_size + bb.bin_path.stat().st_size,
+                    "precision": bb.manifest.precision}
+    return out
+
+
 def build_report(ck: LoadedCheckpoint, bundles: dict[str, Path], opt: Any, eval_ds: Path | None,
-                 parity_images: list[Path], info: dict[str, Any], say=print) -> dict[str, Any]:
+                 parity_images: list[Path], info: dict[str, Any], say=print, plan: Any = None) -> dict[str, Any]:
+    from deploy.pipeline import effective_threads  # noqa: PLC0415
+
+    threads = effective_threads(opt.threads)
     rows: dict[str, dict[str, Any]] = {}
     for prec, b in bundles.items():
         rows[prec] = {"bundle": b.name, "size_bytes": bundle_size(b)}
     say(f"      parity vs PyTorch at {list(opt.parity_sizes)} on {len(parity_images)} images")
     for prec, b in bundles.items():
-        rows[prec]["max_abs_diff"] = max_abs_diff(ck.model, b, parity_images, tuple(opt.parity_sizes), opt.threads)
+        rows[prec]["max_abs_diff"] = max_abs_diff(ck.model, b, parity_images, tuple(opt.parity_sizes), threads)
+    baselines = _resolve_baselines(tuple(opt.baselines), say)
     if eval_ds is not None:
         for prec, b in bundles.items():
-            rows[prec]["map"] = evaluate_map(b, eval_ds, opt.size, opt.threads, progress=progress_bar(f"eval {prec}"))
+            rows[prec]["map"] = evaluate_map(b, eval_ds, opt.size, threads, progress=progress_bar(f"eval {prec}"))
             say(f"      {prec}: mAP@.5:.95={rows[prec]['map']['map50_95']:.4f} mAP@.5={rows[prec]['map']['map50']:.4f}")
-    baselines: dict[str, dict[str, Any]] = {}
-    for ref in opt.baselines:
-        from edgecam.bundles.resolver import resolve  # noqa: PLC0415
+        for ref in baselines:
+            baselines[ref]["map"] = evaluate_map(ref, eval_ds, opt.size, threads, progress=progress_bar(f"eval {ref}"))
+    test = None
+    if plan is not None and plan.test and plan.labels is not None:
+        from deploy.holdout import held_out_test  # noqa: PLC0415
 
-        bb = resolve(ref)
-        baselines[ref] = {"size_bytes": bb.param_path.stat().st_size + bb.bin_path.stat().st_size,
-                          "precision": bb.manifest.precision}
-        if eval_ds is not None:
-            baselines[ref]["map"] = evaluate_map(ref, eval_ds, opt.size, opt.threads, progress=progress_bar(f"eval {ref}"))
+        say(f"      held-out test split: {len(plan.test)} images never used for calibration or selection")
+        test = held_out_test({**bundles, **{k: k for k in baselines}}, plan.test, plan.labels, tuple(opt.sizes),
+                             threads, opt.level, max(opt.bootstrap, 200), say)
     image = cv2.imread(str(parity_images[0]))
-    timed = time_interleaved({**bundles, **{k: k for k in baselines}}, image, opt.size, opt.threads,
-                             rounds=opt.bench_rounds)
-    for k, t in timed.items():
-        (rows.get(k) or baselines[k])["latency"] = t
+    lat_sizes = list(dict.fromkeys([opt.size, *opt.sizes]))
+    for size in lat_sizes:
+        timed = time_interleaved({**bundles, **{k: k for k in baselines}}, image, size, threads,
+                                 rounds=opt.bench_rounds)
+        for k, t in timed.items():
+            r = rows.get(k) or baselines[k]
+            r.setdefault("latency_by_size", {})[str(size)] = t
+            if size == opt.size:
+                r["latency"] = t
     report = {
         "name": info["name"], "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "weights": info["weights"],
-        "input_size": opt.size, "eval_dataset": str(eval_ds) if eval_ds else None,
+        "input_size": opt.size, "sizes": list(opt.sizes), "eval_dataset": str(eval_ds) if eval_ds else None,
         "host": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                 "threads": opt.threads}, "tools": tool_versions(),
-        "precisions": rows, "baselines": baselines,
+                 "threads": threads}, "tools": tool_versions(),
+        "precisions": rows, "baselines": baselines, "splits": info.get("splits"), "test": test,
         "calibration": info.get("calibration"), "search": info.get("search"),
         "latency_method": "forward pass only, interleaved rounds (A B C A B C …), median of all samples",
     }
     out = Path(opt.out)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     plot = write_plot(report, out / "report.png")
+    from deploy.report_md import render_markdown  # noqa: PLC0415
+
     (out / "report.md").write_text(render_markdown(report, plot))
     say(f"      wrote {out / 'report.json'}, {out / 'report.md'}" + (f", {plot}" if plot else ""))
     return report
-
-
-def _fmt_map(r: dict) -> str:
-    m = r.get("map")
-    return f"{m['map50_95']:.4f} | {m['map50']:.4f}" if m else "– | –"
-
-
-def render_markdown(rep: dict[str, Any], plot: Path | None) -> str:
-    lines = [f"# Deploy report: {rep['name']}", "",
-             f"Weights `{rep['weights']}`, input {rep['input_size']}, evaluated on `{rep['eval_dataset']}` "
-             f"({rep['created']}). Tools: " + ", ".join(f"{k} {v}" for k, v in rep["tools"].items()) + ".", "",
-             "| precision | bundle | mAP@.5:.95 | mAP@.5 | max abs Δ vs PyTorch | latency median (ms) | size (MB) |",
-             "|---|---|---|---|---|---|---|"]
-    for prec, r in rep["precisions"].items():
-        diff = r.get("max_abs_diff", {})
-        d = ", ".join(f"{k}: {v:.2e}" for k, v in diff.items() if k != "max")
-        lat = r.get("latency", {}).get("median_ms")
-        lines.append(f"| {prec} | `{r['bundle']}` | {_fmt_map(r)} | {d} | "
-                     f"{lat:.1f} | {r['size_bytes'] / 1e6:.2f} |" if lat is not None else
-                     f"| {prec} | `{r['bundle']}` | {_fmt_map(r)} | {d} | – | {r['size_bytes'] / 1e6:.2f} |")
-    for name, r in rep.get("baselines", {}).items():
-        lat = r.get("latency", {}).get("median_ms", float("nan"))
-        lines.append(f"| {r['precision']} (baseline) | `{name}` | {_fmt_map(r)} | – | {lat:.1f} | {r['size_bytes'] / 1e6:.2f} |")
-    lines += ["", f"Latency: {rep['latency_method']}; host {rep['host']['processor']}, {rep['host']['threads']} threads.",
-              "Parity: raw head outputs (logits) on the same preprocessed input, ncnn with fp16 storage/arithmetic off; "
-              "fp16/int8 differences are their storage/quantization error, not conversion error."]
-    cal = rep.get("calibration")
-    if cal:
-        lines += ["", "## int8 calibration", "",
-                  f"Method **{cal['method']}** on {cal['images']} images at {cal['size']} with the manifest's preprocessing "
-                  f"(pixel {cal['preprocessing']['pixel']}, mean {cal['preprocessing']['mean']}, norm "
-                  f"{[round(x, 6) for x in cal['preprocessing']['norm']]}, letterbox pad {cal['preprocessing']['letterbox_pad']}). "
-                  f"{cal['int8_layers']} int8 layers ({cal['requantize_fused']} with fused requantize); "
-                  f"kept in fp32: {', '.join(f'`{x}`' for x in cal['fp32_layers']) or 'none'}. Table: `{cal['table']}`."]
-    s = rep.get("search")
-    if s:
-        lines += _search_lines(s)
-    if plot:
-        lines += ["", f"![latency vs mAP]({plot.name})"]
-    return "\n".join(lines) + "\n"
-
-
-def _search_lines(s: dict[str, Any]) -> list[str]:
-    folds = list(s["fp32_val"])
-    fp32 = ", ".join(f"fold {k}: {v['map50_95']:.4f} on {v['images']} images" for k, v in s["fp32_val"].items())
-    lines = ["", "## Mixed-precision search", "",
-             "Each fold calibrates on one half of the calibration images and validates on the other half "
-             f"(Δ = candidate − fp32 on that fold's validation images). fp32 mAP@.5:.95 — {fp32}. "
-             f"Budget {s['budget']:.4f}: a candidate {s['rule']}. Search time {s.get('seconds', 0):.0f} s.", "",
-             "| method | fp32 layers | # | " + " | ".join(f"fold {f} mAP@.5:.95 (Δ)" for f in folds)
-             + " | mean Δ | worst Δ | fused | meets budget |",
-             "|---|---|---|" + "---|" * len(folds) + "---|---|---|---|"]
-    chosen = s.get("chosen") or {}
-    for c in s["candidates"]:
-        is_chosen = (c["method"], c["fp32_layers"]) == (chosen.get("method"), chosen.get("fp32_layers"))
-        mark = " **(chosen)**" if is_chosen else ""
-        per_fold = " | ".join(f"{f['map50_95']:.4f} ({f['delta']:+.4f})" for f in c["folds"])
-        lines.append(f"| {c['method']} | {c['label']}{mark} | {len(c['fp32_layers'])} | {per_fold} | "
-                     f"{c['mean_delta']:+.4f} | {c['worst_delta']:+.4f} | {c['fused']} | "
-                     f"{'yes' if c['meets_budget'] else 'no'} |")
-    for method, ranked in s.get("sensitivity", {}).items():
-        lines.append(f"\nSensitivity ranking ({method}, most sensitive first): " + ", ".join(f"`{x}`" for x in ranked[:16])
-                     + (" …" if len(ranked) > 16 else ""))
-    return lines
 
 
 def add_timing(out: Path, timing: dict[str, Any]) -> None:
@@ -139,8 +102,26 @@ def add_timing(out: Path, timing: dict[str, Any]) -> None:
     md.write_text(md.read_text() + f"\nWall-clock: {times}.\n")
 
 
+def _plot_panels(rep: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, float, float]]]]:
+    """(title, [(label, latency ms, mAP, MB)]) per panel: held-out mAP per size, else the eval set's."""
+    models = {**rep["precisions"], **{f"{k} (baseline)": r for k, r in rep.get("baselines", {}).items()}}
+    keys = {**{k: k for k in rep["precisions"]}, **{f"{k} (baseline)": k for k in rep.get("baselines", {})}}
+    panels = []
+    test = rep.get("test")
+    if test:
+        for size, res in test["sizes"].items():
+            pts = [(lab, r["latency_by_size"][size]["median_ms"], res[keys[lab]]["map50_95"], r["size_bytes"] / 1e6)
+                   for lab, r in models.items() if keys[lab] in res and size in r.get("latency_by_size", {})]
+            panels.append((f"held-out test @{size} ({test['images']} images)", pts))
+    else:
+        pts = [(lab, r["latency"]["median_ms"], r["map"]["map50_95"], r["size_bytes"] / 1e6)
+               for lab, r in models.items() if r.get("map") and r.get("latency")]
+        panels.append((f"eval set @{rep['input_size']}", pts))
+    return [(t, p) for t, p in panels if p]
+
+
 def write_plot(rep: dict[str, Any], path: Path) -> Path | None:
-    """Latency vs mAP@.5:.95, one point per precision, marker area ∝ file size."""
+    """Latency vs mAP@.5:.95, one panel per size, one point per model, marker area ∝ file size."""
     try:
         import matplotlib  # noqa: PLC0415
 
@@ -148,22 +129,30 @@ def write_plot(rep: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError:
         return None
-    pts = [(k, r) for k, r in rep["precisions"].items() if r.get("map") and r.get("latency")]
-    pts += [(f"{k} (baseline)", r) for k, r in rep.get("baselines", {}).items() if r.get("map") and r.get("latency")]
-    if not pts:
+    panels = _plot_panels(rep)
+    if not panels:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.6), dpi=120, squeeze=False)
     colors = {"fp32": "tab:blue", "fp16": "tab:green", "int8": "tab:red"}
-    for label, r in pts:
-        x, y = r["latency"]["median_ms"], r["map"]["map50_95"]
-        mb = r["size_bytes"] / 1e6
-        ax.scatter([x], [y], s=40 + 60 * mb, alpha=0.7, color=colors.get(label, "tab:gray"), edgecolors="black")
-        ax.annotate(f"{label}\n{mb:.1f} MB", (x, y), textcoords="offset points", xytext=(8, 4), fontsize=8)
-    ax.set_xlabel(f"forward latency, median (ms) @ {rep['input_size']}")
-    ax.set_ylabel("mAP@.5:.95")
-    ax.set_title(f"{rep['name']}: latency vs accuracy (marker area ∝ size)")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    others = iter(["tab:gray", "tab:purple", "tab:brown", "tab:olive", "tab:cyan"])
+    for label, *_ in panels[0][1]:
+        if label not in colors:
+            colors[label] = next(others, "black")
+    for ax, (title, pts) in zip(axes[0], panels):
+        for label, x, y, mb in pts:
+            ax.scatter([x], [y], s=40 + 60 * mb, alpha=0.7, color=colors.get(label, "black"), edgecolors="black",
+                       marker="s" if "baseline" in label else "o", label=f"{label}, {mb:.1f} MB")
+        ax.margins(x=0.15, y=0.15)
+        ax.set_xlabel("forward latency, median (ms)")
+        ax.set_ylabel("mAP@.5:.95")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, markerscale=0.5,
+               frameon=False)
+    fig.suptitle(f"{rep['name']}: latency vs accuracy (marker area ∝ file size; "
+                 f"{rep['host']['machine']}, {rep['host']['threads']} threads)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))  # the legend sits below the panels, the title above: no overlap
     fig.savefig(path)
     plt.close(fig)
     return path

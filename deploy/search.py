@@ -1,22 +1,21 @@
 """Mixed precision: which calibration method, and which (smallest) set of layers to keep in fp32.
 
 Every candidate — a method × an fp32-layer set — is written as a real int8 bundle and scored with
-edgecam's COCO evaluation on images **disjoint from the ones it was calibrated on**.  One validation
-split of 64 images is too noisy (about ±1 mAP point) for a budget of a few tenths, so the search
-cross-validates over *folds*: with CALIB split into even and odd images, fold A calibrates on the
-even and validates on the odd images, fold B the reverse.  Each fold's delta is the candidate's
-mAP@.5:.95 minus the fp32 bundle's on that fold's validation images.
+COCO mAP on labelled images **it was not calibrated on** (:mod:`deploy.splits`: cross-fitting over
+two folds, or a separate selection set), at **every size** the bundle will run at.  A candidate's Δ
+at a size is its mAP@.5:.95 minus the fp32 bundle's on the same images.  Its uncertainty comes from
+a paired bootstrap over those images (:mod:`deploy.bootstrap`; the same resamples for every
+candidate and for fp32), which gives a one-sided lower confidence bound (LCB) on Δ.
 
 Candidate sets, in order of size: none, the first conv, the detection-head convs, first + heads, and
 first + heads + the k most sensitive layers (k = 4, 8, 12) — sensitivity being the measured relative
-error of the head outputs when only that layer is int8 (label-free; ranked once per method, on
-fold A's calibration images with fold A's scales).  Every candidate of every method is evaluated on
-every fold: none is skipped because a noisy smaller set happened to pass.
+error of the head outputs when only that layer is int8 (label-free; ranked once per method, on the
+first fold's calibration images with its scales).  Every candidate is scored: none is skipped.
 
-Selection rule (:func:`select`): a candidate passes when its **mean** fold delta ≥ −budget **and**
-its **worst** fold delta ≥ −2·budget.  The chosen one is the passing candidate with the fewest fp32
-layers (ties: higher mean delta, then higher worst delta).  If none passes, the candidate with the
-highest mean delta is chosen and a warning is logged.
+Selection rule (:func:`select`): a candidate passes when its LCB on Δ ≥ −budget **at every size**.
+The chosen one is the passing candidate with the fewest fp32 layers (ties: higher worst-size LCB,
+then higher worst-size Δ).  If none passes, the candidate with the highest worst-size LCB is chosen
+and a warning is logged.
 """
 
 from __future__ import annotations
@@ -30,11 +29,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from deploy.bootstrap import MatchSet, bootstrap_maps, paired_interval, resample_weights
 from deploy.bundle import write_bundle
 from deploy.calibrate import BlobStats, QuantLayer, Table, make_table
 from deploy.int8 import write_int8
-from deploy.measure import evaluate_map
+from deploy.measure import detect_labelled
 from deploy.ncnnio import NcnnModel
+from deploy.perlayer import AUTO, choice_summary, per_layer_table
+from deploy.splits import SelectFold
 
 log = logging.getLogger(__name__)
 
@@ -106,21 +108,11 @@ def layer_sensitivity(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLay
 
 # --------------------------------------------------------------------------------------------- data
 @dataclass
-class Fold:
-    """Calibrate on ``calib_images`` (their ``stats``), validate on ``val_dataset`` (disjoint)."""
-
-    name: str
-    calib_images: list[Path]
-    stats: dict[str, BlobStats]
-    val_dataset: Path
-
-
-@dataclass
-class FoldScore:
-    fold: str
+class SizeScore:
+    size: int
     map50_95: float
     map50: float
-    delta: float  # map50_95 - fp32's on this fold's validation images
+    interval: dict  # bootstrap.Interval.to_json(): delta, low, high, lcb, level, samples, images
 
 
 @dataclass
@@ -128,127 +120,152 @@ class Candidate:
     method: str
     label: str
     fp32_layers: list[str]
-    folds: list[FoldScore]
+    sizes: list[SizeScore]
     fused: int
-    mean_delta: float = 0.0
+    worst_lcb: float = 0.0
     worst_delta: float = 0.0
     meets_budget: bool = False
 
     def __post_init__(self) -> None:
-        if self.folds:
-            deltas = [f.delta for f in self.folds]
-            self.mean_delta, self.worst_delta = float(np.mean(deltas)), float(min(deltas))
+        if self.sizes:
+            self.worst_lcb = float(min(s.interval["lcb"] for s in self.sizes))
+            self.worst_delta = float(min(s.interval["delta"] for s in self.sizes))
 
 
 @dataclass
 class SearchResult:
-    fp32_val: dict[str, dict[str, float]]  # fold → fp32 scores on its validation images
+    fp32: dict[str, dict[str, float]]  # size → fp32 scores on the selection images
     budget: float
+    level: float
     rule: str = ""
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Candidate | None = None
     sensitivity: dict[str, list[str]] = field(default_factory=dict)  # method → layers, most sensitive first
+    per_layer: dict[str, dict[str, int]] = field(default_factory=dict)  # auto: fold → {method: layers}
     seconds: float = 0.0
-    splits: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # fold → calibrate/validate image names
 
     def to_json(self) -> dict:
-        return {"fp32_val": self.fp32_val, "budget": self.budget, "rule": self.rule,
+        return {"fp32": self.fp32, "budget": self.budget, "level": self.level, "rule": self.rule,
+                "per_layer": self.per_layer,
                 "candidates": [asdict(c) for c in self.candidates],
                 "chosen": asdict(self.chosen) if self.chosen else None, "sensitivity": self.sensitivity,
-                "seconds": round(self.seconds, 1), "splits": self.splits}
+                "seconds": round(self.seconds, 1)}
 
 
-def rule_text(budget: float) -> str:
-    return (f"passes when mean fold Δ ≥ −{budget:.4f} and worst fold Δ ≥ −{2 * budget:.4f}; "
-            "chosen: fewest fp32 layers among the passing (ties: higher mean Δ, then higher worst Δ); "
-            "if none passes: highest mean Δ")
+def rule_text(budget: float, level: float) -> str:
+    return (f"passes when the {level:.0%} lower confidence bound on Δ ≥ −{budget:.4f} at every size; "
+            "chosen: fewest fp32 layers among the passing (ties: higher worst-size bound, then higher worst-size Δ); "
+            "if none passes: highest worst-size bound")
 
 
 def select(candidates: Sequence[Candidate], budget: float) -> Candidate | None:
     """Apply the selection rule (module docstring); sets ``meets_budget`` on every candidate."""
     for c in candidates:
-        c.meets_budget = bool(c.folds) and c.mean_delta >= -budget and c.worst_delta >= -2 * budget
+        c.meets_budget = bool(c.sizes) and c.worst_lcb >= -budget
     passed = [c for c in candidates if c.meets_budget]
     if passed:
-        return min(passed, key=lambda c: (len(c.fp32_layers), -c.mean_delta, -c.worst_delta))
-    scored = [c for c in candidates if c.folds]
+        return min(passed, key=lambda c: (len(c.fp32_layers), -c.worst_lcb, -c.worst_delta))
+    scored = [c for c in candidates if c.sizes]
     if not scored:
         return None
-    log.warning("no candidate met the budget %.4f (mean) / %.4f (worst fold); using the most accurate one",
-                budget, 2 * budget)
-    return max(scored, key=lambda c: (c.mean_delta, c.worst_delta, -len(c.fp32_layers)))
-
-
-def make_split_dataset(images: list[Path], labels_dir: Path, dst: Path) -> Path:
-    """A DATASET dir (images/ + labels/) of symlinks, for edgecam's evaluator."""
-    (dst / "images").mkdir(parents=True, exist_ok=True)
-    (dst / "labels").mkdir(parents=True, exist_ok=True)
-    for img in images:
-        (dst / "images" / img.name).symlink_to(img.resolve())
-        lab = labels_dir / (img.stem + ".txt")
-        if lab.is_file():
-            (dst / "labels" / lab.name).symlink_to(lab.resolve())
-    return dst
+    log.warning("no candidate's lower confidence bound met the budget −%.4f; using the one with the highest bound",
+                budget)
+    return max(scored, key=lambda c: (c.worst_lcb, c.worst_delta, -len(c.fp32_layers)))
 
 
 # --------------------------------------------------------------------------------------------- search
-def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], folds: list[Fold],
-           methods: tuple[str, ...], budget: float, first: str, heads: list[str], sens_images: int = 4,
-           size: int = 640, threads: int | None = None, extra_steps: tuple[int, ...] = EXTRA_STEPS,
-           fixed: frozenset[str] | None = None, log_fn: Callable[[str], None] = print) -> SearchResult:
-    """Score every method × fp32 set on every fold, then :func:`select`.
+@dataclass
+class SearchSetup:
+    """Everything fixed for one search: the folds with their statistics, sizes, and the statistics rule."""
+
+    folds: list[SelectFold]
+    stats: dict[str, dict[str, BlobStats]]  # fold name → activation statistics of its calibration images
+    labels: Path
+    sizes: tuple[int, ...]
+    budget: float
+    level: float = 0.9
+    samples: int = 500
+    threads: int | None = None
+
+
+def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup: SearchSetup,
+           methods: tuple[str, ...], first: str, heads: list[str], sens_images: int = 4,
+           extra_steps: tuple[int, ...] = EXTRA_STEPS, fixed: frozenset[str] | None = None,
+           log_fn: Callable[[str], None] = print) -> SearchResult:
+    """Score every method × fp32 set at every size on the folds' scoring images, then :func:`select`.
 
     ``fixed``: search only the method, with this one fp32 set (no sensitivity ranking).
     """
-    if not folds:
+    if not setup.folds:
         raise ValueError("the search needs at least one fold")
     t0 = time.perf_counter()
-    fp32_val = {}
-    for f in folds:
-        fp32_val[f.name] = evaluate_map(fp32_bundle, f.val_dataset, size, threads)
-        log_fn(f"search: fold {f.name}: calibrate on {len(f.calib_images)} images, validate on "
-               f"{fp32_val[f.name]['images']}; fp32 mAP@.5:.95={fp32_val[f.name]['map50_95']:.4f}")
-    result = SearchResult(fp32_val, budget, rule_text(budget))
-    result.splits = {f.name: {"calibrate": [p.name for p in f.calib_images],
-                              "validate": sorted(p.name for p in (f.val_dataset / "images").iterdir())} for f in folds}
-    log_fn(f"search: {result.rule}")
-    tables = {(m, f.name): make_table(layers, f.stats, m) for m in methods for f in folds}
+    scored = [p for f in setup.folds for p in f.score]  # pooled order, the same for fp32 and every candidate
+    weights = resample_weights(len(scored), setup.samples)
+    base: dict[int, tuple[float, np.ndarray]] = {}
+    fp32: dict[str, dict[str, float]] = {}
+    for size in setup.sizes:
+        ms = MatchSet(detect_labelled(fp32_bundle, scored, setup.labels, size, setup.threads).matches())
+        m, m50 = ms.coco_map()
+        base[size] = (m, bootstrap_maps(ms, weights))
+        fp32[str(size)] = {"map50_95": m, "map50": m50, "images": ms.n}
+        log_fn(f"search: fp32 @{size} on {ms.n} selection images: mAP@.5:.95={m:.4f}")
+    result = SearchResult(fp32, setup.budget, setup.level, rule_text(setup.budget, setup.level))
+    log_fn(f"search: {result.rule}; {setup.samples} paired bootstrap resamples")
+    tables: dict[tuple[str, str], Table] = {}
+    for m in methods:
+        for f in setup.folds:
+            if m == AUTO:  # per fold, on that fold's own calibration images
+                tables[m, f.name], choice = per_layer_table(model, fp32_bundle, layers, setup.stats[f.name],
+                                                            f.calibrate[:sens_images], setup.sizes[0], setup.threads)
+                result.per_layer[f.name] = choice_summary(choice)
+                log_fn(f"search: auto (fold {f.name}): per-layer methods {result.per_layer[f.name]}")
+            else:
+                tables[m, f.name] = make_table(layers, setup.stats[f.name], m)
     manifest_src = fp32_bundle / "model.json"
 
-    def score(method: str, fold: Fold, fp32_set: frozenset[str]) -> tuple[FoldScore, int]:
+    def score(method: str, fp32_set: frozenset[str]) -> tuple[list[SizeScore], int]:
         from edgecam.bundles.manifest import load_manifest  # noqa: PLC0415
 
-        with tempfile.TemporaryDirectory(prefix="int8cand-") as tmp:
-            tmp_p = Path(tmp)
-            plan = write_int8(model, tables[method, fold.name], set(fp32_set), tmp_p / "c.param", tmp_p / "c.bin")
-            m = load_manifest(manifest_src).with_(name="candidate", precision="int8", param="c.param", bin="c.bin")
-            write_bundle(tmp_p / "b", m, tmp_p / "c.param", tmp_p / "c.bin")
-            res = evaluate_map(tmp_p / "b", fold.val_dataset, size, threads)
-        delta = res["map50_95"] - fp32_val[fold.name]["map50_95"]
-        return FoldScore(fold.name, res["map50_95"], res["map50"], delta), len(plan.top_scales)
+        per_size: dict[int, list] = {s: [] for s in setup.sizes}
+        fused = 0
+        for fold in setup.folds:
+            with tempfile.TemporaryDirectory(prefix="int8cand-") as tmp:
+                tmp_p = Path(tmp)
+                plan = write_int8(model, tables[method, fold.name], set(fp32_set), tmp_p / "c.param", tmp_p / "c.bin")
+                fused = len(plan.top_scales)
+                m = load_manifest(manifest_src).with_(name="candidate", precision="int8", param="c.param", bin="c.bin")
+                write_bundle(tmp_p / "b", m, tmp_p / "c.param", tmp_p / "c.bin")
+                for size in setup.sizes:
+                    per_size[size] += detect_labelled(tmp_p / "b", fold.score, setup.labels, size,
+                                                      setup.threads).matches()
+        out = []
+        for size in setup.sizes:
+            ms = MatchSet(per_size[size])
+            m, m50 = ms.coco_map()
+            iv = paired_interval(base[size][0], base[size][1], m, bootstrap_maps(ms, weights), setup.level, ms.n)
+            out.append(SizeScore(size, m, m50, iv.to_json()))
+        return out, fused
 
-    base = frozenset([first, *heads])
+    core = frozenset([first, *heads])
     for method in methods:
         if fixed is not None:
             sets = [("fixed", fixed)]
         else:
-            ranked = [n for n, _ in layer_sensitivity(model, fp32_bundle, layers, tables[method, folds[0].name],
-                                                       folds[0].calib_images[:sens_images], size, threads)
-                      if n not in base]
+            f0 = setup.folds[0]
+            ranked = [n for n, _ in layer_sensitivity(model, fp32_bundle, layers, tables[method, f0.name],
+                                                       f0.calibrate[:sens_images], setup.sizes[0], setup.threads)
+                      if n not in core]
             result.sensitivity[method] = ranked
-            sets = base_sets(first, heads) + [(f"first+heads+{k}", base | frozenset(ranked[:k]))
+            sets = base_sets(first, heads) + [(f"first+heads+{k}", core | frozenset(ranked[:k]))
                                               for k in extra_steps if k <= len(ranked)]
         for label, fp32_set in sets:
-            scores, fused = [], 0
-            for f in folds:
-                s, fused = score(method, f, fp32_set)
-                scores.append(s)
-            c = Candidate(method, label, sorted(fp32_set), scores, fused)
-            c.meets_budget = c.mean_delta >= -budget and c.worst_delta >= -2 * budget
+            sizes, fused = score(method, fp32_set)
+            c = Candidate(method, label, sorted(fp32_set), sizes, fused)
+            c.meets_budget = c.worst_lcb >= -setup.budget
             result.candidates.append(c)
-            per_fold = " ".join(f"{s.fold}:{s.map50_95:.4f}({s.delta:+.4f})" for s in scores)
-            log_fn(f"search: {method:<4} fp32={label:<16} {per_fold}  mean Δ {c.mean_delta:+.4f} "
-                   f"worst {c.worst_delta:+.4f}{'  ✓' if c.meets_budget else ''}")
-    result.chosen = select(result.candidates, budget)
+            per = " ".join(f"@{s.size}:{s.map50_95:.4f}(Δ{s.interval['delta']:+.4f} lcb{s.interval['lcb']:+.4f})"
+                           for s in sizes)
+            log_fn(f"search: {method:<4} fp32={label:<16} {per}{'  ✓' if c.meets_budget else ''}")
+    result.chosen = select(result.candidates, setup.budget)
     result.seconds = time.perf_counter() - t0
     return result

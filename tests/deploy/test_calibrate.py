@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from deploy.calibrate import BlobStats, QuantLayer, activation_scale, aciq_clip, kl_threshold_bin, weight_scales
+from deploy.calibrate import (BlobStats, QuantLayer, activation_scale, aciq_clip, kl_threshold_bin, mse_threshold_bin,
+                              weight_scales)
 from deploy.int8 import quantize_to_int8
 
 
@@ -84,3 +85,46 @@ def test_float2int8_rounding_is_half_away_from_zero_and_saturates():
     w = np.array([[0.5, -0.5, 1.5, -2.5, 200.0, -200.0, 0.49]], np.float32)
     got = quantize_to_int8(w, np.array([1.0], np.float32))
     assert got.tolist() == [[1, -1, 2, -3, 127, -127, 0]]
+
+
+def _mse_reference(hist: np.ndarray) -> int:
+    """Expected squared int8 error for each clip bin T, written as a plain loop (bin centres)."""
+    best_t, best = 0, math.inf
+    for t in range(16, 2049):
+        step = t / 127.0
+        err = 0.0
+        for i, n in enumerate(hist):
+            if n == 0:
+                continue
+            x = i + 0.5
+            err += n * ((x - t) ** 2 if i >= t else step * step / 12.0)
+        if err < best:
+            best, best_t = err, t
+    return best_t
+
+
+@pytest.mark.parametrize("kind", ["laplace", "spike_tail", "uniform"])
+def test_mse_threshold_matches_reference(kind):
+    rng = np.random.default_rng(2)
+    if kind == "laplace":
+        x = np.abs(rng.laplace(0, 1, 50_000))
+    elif kind == "spike_tail":
+        x = np.concatenate([np.abs(rng.normal(0, 0.2, 50_000)), rng.uniform(0, 10, 30)])
+    else:
+        x = rng.uniform(0, 1, 50_000)
+    hist = np.bincount(np.minimum((x / x.max() * 2048).astype(int), 2047), minlength=2048)
+    assert mse_threshold_bin(hist) == _mse_reference(hist)
+
+
+def test_mse_weighs_the_outlier_between_kl_and_max_and_keeps_a_uniform_range():
+    rng = np.random.default_rng(4)
+    x = np.concatenate([np.abs(rng.normal(0, 1, 100_000)), [50.0]])
+    s = BlobStats(absmax=float(x.max()), hist=np.bincount(np.minimum((x / x.max() * 2048).astype(int), 2047),
+                                                          minlength=2048), elements=x.size)
+    thr = {m: 127 / activation_scale(s, m) for m in ("kl", "mse", "max")}
+    # KL ignores one value in 100k; MSE pays its squared clip error, so it clips less, but still below absmax
+    assert thr["kl"] < 10 < thr["mse"] < 0.9 * thr["max"], thr
+    u = rng.uniform(0, 1, 100_000)
+    su = BlobStats(absmax=float(u.max()), hist=np.bincount(np.minimum((u * 2048).astype(int), 2047), minlength=2048))
+    assert 127 / activation_scale(su, "mse") > 0.97 * u.max()  # nothing to gain by clipping a flat range
+    assert activation_scale(BlobStats(), "mse") == 1.0

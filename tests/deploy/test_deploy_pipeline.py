@@ -126,49 +126,107 @@ def test_report(pipeline_run):
     for prec in ("fp32", "fp16", "int8"):
         r = rep["precisions"][prec]
         assert r["size_bytes"] > 0 and r["latency"]["median_ms"] > 0
-        assert 0.0 < r["map"]["map50_95"] <= 1.0 and r["map"]["images"] == 16
+        assert set(r["latency_by_size"]) == {"256", "320"}
+        assert 0.0 < r["map"]["map50_95"] <= 1.0 and r["map"]["images"] == 20
         assert r["max_abs_diff"]["max"] >= 0
     assert rep["precisions"]["int8"]["size_bytes"] < 0.5 * rep["precisions"]["fp32"]["size_bytes"]
+    assert rep["host"]["threads"] == 2
+    assert set(rep["baselines"]) == {"yolov5ss", "yolov5ss-int8"}  # the seed models are default rows
     cal = rep["calibration"]
-    assert cal["images"] == 16 and cal["preprocessing"]["pixel"] == "RGB" and cal["method"] in ("max", "kl")
+    assert cal["images"] == 16 and cal["sizes"] == [256, 320] and cal["preprocessing"]["pixel"] == "RGB"
+    assert cal["method"] in ("max", "kl")
+
+
+def test_splits_keep_the_test_images_out_of_calibration_and_selection(pipeline_run):
+    rep = json.loads((pipeline_run["out"] / "report.json").read_text())
+    sp = rep["splits"]
+    assert sp["layout"] == "cross-fit" and sp["counts"] == {"calibrate": 16, "select": 16, "test": 4}
+    names = sorted(p.name for p in (pipeline_run["dataset"] / "images").iterdir())
+    test = set(sp["test"])
+    a, b = sp["folds"]["A"], sp["folds"]["B"]
+    assert a["calibrate"] == b["score"] and b["calibrate"] == a["score"] and len(a["score"]) == 8
+    assert not set(a["calibrate"]) & set(a["score"])
+    assert sorted([*a["calibrate"], *a["score"], *test]) == names  # every image has exactly one role
+    assert sorted(rep["test"]["names"]) == sorted(test) and rep["test"]["images"] == 4
+
+
+def test_search_scores_every_candidate_at_every_size_and_applies_the_rule(pipeline_run):
+    out = pipeline_run["out"]
+    rep = json.loads((out / "report.json").read_text())
     search = rep["search"]
-    # 2 methods x (4 base sets + first+heads+4), every one evaluated on both folds and reported
+    # 2 methods x (4 base sets + first+heads+4), every one scored at both sizes and reported
     assert [(c["method"], c["label"]) for c in search["candidates"]] == [
         (m, lab) for m in ("max", "kl") for lab in ("none", "first", "heads", "first+heads", "first+heads+4")]
-    assert set(search["fp32_val"]) == {"A", "B"} and all(v["images"] == 8 for v in search["fp32_val"].values())
-    names = sorted(p.name for p in (pipeline_run["dataset"] / "images").iterdir())
-    for fold, other in (("A", "B"), ("B", "A")):
-        split = search["splits"][fold]
-        assert not set(split["calibrate"]) & set(split["validate"])  # validated on images it was not calibrated on
-        assert sorted(split["calibrate"] + split["validate"]) == names
-        assert split["calibrate"] == search["splits"][other]["validate"] and len(split["calibrate"]) == 8
-    assert search["splits"]["A"]["calibrate"] == names[0::2]
+    assert set(search["fp32"]) == {"256", "320"} and all(v["images"] == 16 for v in search["fp32"].values())
     for c in search["candidates"]:
-        assert [f["fold"] for f in c["folds"]] == ["A", "B"]
-        for f in c["folds"]:
-            assert f["delta"] == pytest.approx(f["map50_95"] - search["fp32_val"][f["fold"]]["map50_95"])
-        assert c["mean_delta"] == pytest.approx(sum(f["delta"] for f in c["folds"]) / 2)
-        assert c["meets_budget"] == (c["mean_delta"] >= -search["budget"] and c["worst_delta"] >= -2 * search["budget"])
+        assert [z["size"] for z in c["sizes"]] == [256, 320]
+        for z in c["sizes"]:
+            iv = z["interval"]
+            assert iv["delta"] == pytest.approx(z["map50_95"] - search["fp32"][str(z["size"])]["map50_95"], abs=1e-6)
+            assert iv["low"] <= iv["lcb"] <= iv["high"] and iv["samples"] == 100 and iv["images"] == 16
+        assert c["worst_lcb"] == pytest.approx(min(z["interval"]["lcb"] for z in c["sizes"]))
+        assert c["meets_budget"] == (c["worst_lcb"] >= -search["budget"])
         if c["label"] == "first+heads+4":
             ranked = search["sensitivity"][c["method"]]
             fh = next(x for x in search["candidates"] if (x["method"], x["label"]) == (c["method"], "first+heads"))
             assert len(fh["fp32_layers"]) == 4 and not set(fh["fp32_layers"]) & set(ranked)
             assert set(c["fp32_layers"]) == set(fh["fp32_layers"]) | set(ranked[:4])
-    # the chosen candidate is the rule's pick, and the int8 bundle is that candidate recalibrated on all images
-    from deploy.search import Candidate, FoldScore, select
+    # the chosen candidate is the rule's pick, and the int8 bundle is that candidate recalibrated
+    from deploy.search import Candidate, SizeScore, select
 
-    cands = [Candidate(c["method"], c["label"], c["fp32_layers"], [FoldScore(**f) for f in c["folds"]], c["fused"])
+    cands = [Candidate(c["method"], c["label"], c["fp32_layers"], [SizeScore(**z) for z in c["sizes"]], c["fused"])
              for c in search["candidates"]]
     pick = select(cands, search["budget"])
+    cal = rep["calibration"]
     assert (search["chosen"]["method"], search["chosen"]["label"]) == (pick.method, pick.label)
     assert (cal["method"], cal["fp32_layers"]) == (pick.method, pick.fp32_layers)
     md = (out / "report.md").read_text()
     for c in search["candidates"]:
+        z = c["sizes"][0]
         assert f"| {c['method']} | {c['label']}" in md
-        assert f"{c['folds'][0]['map50_95']:.4f} ({c['folds'][0]['delta']:+.4f}) | " \
-               f"{c['folds'][1]['map50_95']:.4f} ({c['folds'][1]['delta']:+.4f})" in md
-    assert "(chosen)" in md
+        assert f"{z['map50_95']:.4f} ({z['interval']['delta']:+.4f}) | {z['interval']['lcb']:+.4f}" in md
+    assert "(chosen)" in md and "None threads" not in md
     assert rep["timing"]["total_seconds"] > 0 and search["seconds"] > 0
+    assert (out / "yolov5ss-int8" / "yolov5ss-int8.table").read_text().count("_param_0") == cal["int8_layers"] + len(cal["fp32_layers"])
+
+
+def test_held_out_section(pipeline_run):
+    out = pipeline_run["out"]
+    rep = json.loads((out / "report.json").read_text())
+    t = rep["test"]
+    assert set(t["sizes"]) == {"256", "320"}
+    for size, rows in t["sizes"].items():
+        assert set(rows) == {"fp32", "fp16", "int8", "yolov5ss", "yolov5ss-int8"}
+        assert "delta" not in rows["fp32"]
+        for k, r in rows.items():
+            if k != "fp32":
+                d = r["delta"]
+                assert d["delta"] == pytest.approx(r["map50_95"] - rows["fp32"]["map50_95"], abs=1e-6)
+                assert d["low"] <= d["high"] and d["images"] == 4
+    md = (out / "report.md").read_text()
+    assert "## Held-out test split" in md and "4 labelled images never used for calibration or selection" in md
+    assert "| yolov5ss-int8 (baseline) |" in md
+    int8 = t["sizes"]["320"]["int8"]
+    assert f"{int8['map50_95']:.4f} | {int8['delta']['delta']:+.4f} [{int8['delta']['low']:+.4f}, " in md
     png = out / "report.png"
     assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "yolov5ss-int8" / "yolov5ss-int8.table").read_text().count("_param_0") == cal["int8_layers"] + len(cal["fp32_layers"])
+
+
+def test_auto_takes_each_layers_least_disturbing_method(pipeline_run):
+    """Per-layer choice: a layer keeps the scales of the method whose isolated head error is smallest."""
+    from deploy.calibrate import collect_stats
+    from deploy.perlayer import per_layer_table
+    from deploy.search import layer_sensitivity
+
+    b = _bundle(pipeline_run, "fp32")
+    model = NcnnModel.load(b / "yolov5ss-fp32.param", b / "yolov5ss-fp32.bin")
+    layers = quantizable_layers(model)[:6]  # six layers keep the test short
+    img = [IMAGES / "horse.jpg"]
+    stats = collect_stats(b, img, sorted({q.bottom for q in layers}), 256, 2)
+    table, choice = per_layer_table(model, b, layers, stats, img, 256, 2, methods=("kl", "max"))
+    assert set(choice) == {q.name for q in layers} == set(table.bottom)
+    errs = {m: dict(layer_sensitivity(model, b, layers, make_table(layers, stats, m), img, 256, 2)) for m in ("kl", "max")}
+    for q in layers:
+        want = "kl" if errs["kl"][q.name] <= errs["max"][q.name] else "max"
+        assert choice[q.name] == want
+        assert table.bottom[q.name] == make_table(layers, stats, want).bottom[q.name]
