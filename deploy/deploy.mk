@@ -10,7 +10,7 @@ PUSH_ARGS ?=
 .PHONY: models push
 
 ## models: WEIGHTS=<.pt> CALIB=<image dir> OUT=<dir> → OUT/<stem>-{fp32,fp16,int8}/ + OUT/report.{json,md,png}
-models: $(STAMP)
+models: $(DEPLOY_STAMP)
 	$(BIN)/python -m deploy models --weights "$(WEIGHTS)" --calib "$(CALIB)" --out "$(OUT)" $(DEPLOY_ARGS)
 
 ## push: HOST=user@pi (or a local dir standing for the Pi's /) BUNDLE=<bundle dir>
