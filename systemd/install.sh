@@ -81,11 +81,17 @@ pin_system_numpy() {   # $1: the constraints file to write
         note "no system numpy for $PYTHON (python3-numpy): pip chooses numpy for the venv"
         return 0
     fi
+    # opencv-python-headless >= 4.12 needs numpy 2: saying so up front spares pip downloading (and
+    # rejecting) ~150 MB of newer opencv wheels on a numpy-1.x system such as Pi OS bookworm
+    local opencv=""
+    [ "${np%%.*}" -ge 2 ] 2>/dev/null || opencv="opencv-python-headless<4.12"
     run install -d -m 0755 "$(dirname "$1")"
     if [ "$dry_run" = 1 ]; then
         printf '+ echo numpy==%s > %q\n' "$np" "$1"
+        [ -z "$opencv" ] || printf '+ echo %q >> %q\n' "$opencv" "$1"
     else
-        printf '# written by install.sh: keep the system numpy the camera stack was built against\nnumpy==%s\n' "$np" >"$1"
+        printf '# written by install.sh: keep the system numpy the camera stack was built against\nnumpy==%s\n%s' \
+            "$np" "${opencv:+$opencv$'\n'}" >"$1"
     fi
     constraint_args=(--constraint "$1")
     note "pip is constrained to the system's numpy $np ($1)"
