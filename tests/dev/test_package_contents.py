@@ -18,7 +18,7 @@ WORKSTATION_TOOLS = {"torch", "onnx", "onnxslim", "pnnx", "matplotlib"}
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--wheel-dir", str(out), str(REPO)], check=True, capture_output=True, timeout=300, cwd=out)
     (found,) = out.glob("edgecam-*.whl")
     return found
