@@ -66,8 +66,8 @@ mkdir -p "$cache/pip"
 if [ ! -f "$tarball" ]; then
     step "building the Debian $suite arm64 root (once; a few minutes) → $tarball"
     mmdebstrap --quiet --variant=apt --architectures=arm64 --include="$packages" \
-        "$suite" "$tarball.part" http://deb.debian.org/debian
-    mv "$tarball.part" "$tarball"
+        "$suite" "${tarball%.tar}.part.tar" http://deb.debian.org/debian   # .tar: mmdebstrap writes a tarball
+    mv "${tarball%.tar}.part.tar" "$tarball"
 else
     step "reusing the cached Debian $suite arm64 root $tarball"
 fi
