@@ -61,8 +61,10 @@ soak: $(STAMP)
 	$(BIN)/python -m deploy.dev.soak --frames 20000 --size 320 --json build/bench/soak.json
 
 ## pi-check: install + detector/tracking/config tests on Debian bookworm arm64 under qemu (slow; see README)
+# PI_CHECK_ARGS="--suite trixie --cpu cortex-a76": Pi OS trixie (Python 3.13) on a Pi 5's core
+PI_CHECK_ARGS ?=
 pi-check:
-	deploy/dev/pi-check.sh --images $(SHARED)/images
+	deploy/dev/pi-check.sh --shared $(SHARED) $(PI_CHECK_ARGS)
 
 clean:
 	rm -rf build .pytest_cache
