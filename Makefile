@@ -6,18 +6,28 @@ STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 APT_PACKAGES := mosquitto libsystemd-dev pkg-config rsync openssl
 
-.PHONY: install system-deps test run bench soak clean
+DEPLOY_STAMP := $(VENV)/.installed-deploy
+# the development checkout finds the seed models in ../shared (the installed package never looks there)
+export EDGECAM_MODEL_DIR ?= $(abspath $(SHARED)/models)
 
-## install: .venv with edgecam (editable), test extras and the deploy pipeline's tools; idempotent
+.PHONY: install install-deploy system-deps test run bench soak pi-check clean
+
+## install: .venv with edgecam (editable) and the test extras — no torch; idempotent
 install: $(STAMP)
 
-$(STAMP): pyproject.toml deploy/requirements.txt
+$(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	@$(BIN)/pip install --quiet -e '.[systemd]' \
 	  || echo "note: systemd-python did not build (needs libsystemd-dev, pkg-config); edgecam falls back to writing \$$NOTIFY_SOCKET itself"
+	@touch $@
+
+## install-deploy: the workstation conversion tools (torch, onnx, pnnx, matplotlib) on top of install
+install-deploy: $(DEPLOY_STAMP)
+
+$(DEPLOY_STAMP): $(STAMP) deploy/requirements.txt
 	$(BIN)/pip install --quiet -r deploy/requirements.txt
 	@touch $@
 
@@ -34,20 +44,27 @@ system-deps:
 ## test: the full test suite (real ncnn, real models, real mosquitto, real torch/pnnx)
 # OMP_WAIT_POLICY=PASSIVE: ncnn's OpenMP workers sleep instead of spinning, so the daemons the tests
 # start never starve each other on a small machine (speed is measured by `make bench`, not here).
-test: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
+# EDGECAM_REQUIRE_DEPLOY=1: a missing torch/pnnx fails the run instead of skipping the deploy tests.
+test: $(STAMP) $(DEPLOY_STAMP)
+	EDGECAM_REQUIRE_DEPLOY=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
 ## run: local broker + the daemon on the sample images, printing what arrives over MQTT
 run: $(STAMP)
-	$(BIN)/python -m edgecam demo --shared $(SHARED)
+	$(BIN)/python -m deploy.dev.demo --images $(SHARED)/images
 
 ## bench: benchmark numbers (raw inference per model/size/threads, decode, pipeline ratio, service exposure)
 bench: $(STAMP)
-	$(BIN)/python -m edgecam.evaluation.report --out build/bench
+	$(BIN)/python -m deploy.dev.report --out build/bench
 
 ## soak: 20,000 frames at size 320 through the full daemon with a real broker (not part of `make test`)
 soak: $(STAMP)
-	$(BIN)/python -m edgecam.evaluation.soak --frames 20000 --size 320 --json build/bench/soak.json
+	$(BIN)/python -m deploy.dev.soak --frames 20000 --size 320 --json build/bench/soak.json
+
+## pi-check: install + detector/tracking/config tests on Debian bookworm arm64 under qemu (slow; see README)
+# PI_CHECK_ARGS="--suite trixie --cpu cortex-a76": Pi OS trixie (Python 3.13) on a Pi 5's core
+PI_CHECK_ARGS ?=
+pi-check:
+	deploy/dev/pi-check.sh --shared $(SHARED) $(PI_CHECK_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -13,7 +13,7 @@ PUSH_ARGS ?=
 
 ## models: WEIGHTS=<.pt> CALIB=<image dir> OUT=<dir> [SIZES=320,640] [SELECT=<labelled dataset>]
 ##         → OUT/<stem>-{fp32,fp16,int8}/ + OUT/report.{json,md,png}
-models: $(STAMP)
+models: $(DEPLOY_STAMP)
 	$(BIN)/python -m deploy models --weights "$(WEIGHTS)" --calib "$(CALIB)" --out "$(OUT)" \
 		$(if $(SIZES),--sizes "$(SIZES)") $(if $(SELECT),--select "$(SELECT)") $(DEPLOY_ARGS)
 

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cooldown", action="store_true", help="before each model, wait for the SoC to cool to its start temperature")
     p.add_argument("--cooldown-timeout", type=float, default=120.0)
     p.add_argument("--sysfs-root", default="/sys", help="sysfs root for temperature readings")
-    p.add_argument("--image", type=Path, default=None, help="image to benchmark on (default: a sample photo)")
+    p.add_argument("--image", type=Path, default=None, help="image to benchmark on (default: a synthetic 640x480 frame; forward and preprocess "
+                   "times do not depend on content, decode+nms does: give a photo for that line)")
     p.add_argument("--pipeline", metavar="SOURCE", default=None, help="time the whole daemon data path on SOURCE")
     p.add_argument("--frames", type=_positive_int, default=60, help="frames per --pipeline round (default 60)")
     p.add_argument("--rounds", type=_positive_int, default=3,
@@ -92,11 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("--config", type=Path, required=True)
 
-    p = sub.add_parser("demo", help="local broker + daemon on sample images, showing the MQTT traffic")
-    p.add_argument("--shared", type=Path, default=None, help="directory holding images/ (default ../shared)")
-    p.add_argument("--frames", type=_positive_int, default=40, help="frames to process (default 40)")
-    p.add_argument("--model", default="yolov5ss")
-    p.add_argument("--size", type=_size, default=640)
     return parser
 
 
@@ -148,9 +144,10 @@ def cmd_detect(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from edgecam.evaluation.coco import evaluate, list_images
+    from edgecam.evaluation.coco import evaluate, list_images, require_pycocotools
     from edgecam.evaluation.progress import Progress
 
+    require_pycocotools()  # before any work: a runtime install has no pycocotools (the [eval] extra)
     list_images(args.dataset)  # fail fast on a bad dataset path, before loading the model
     det = _detector(args, args.conf, args.iou)
 
@@ -171,18 +168,13 @@ def cmd_eval(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    import cv2
-
     from edgecam.evaluation.bench import bench_detector, cool_down
 
     if args.pipeline:
         from edgecam.evaluation.pipeline_bench import run_pipeline_bench
 
         return run_pipeline_bench(args)
-    image_path = args.image or _sample_image()
-    img = cv2.imread(str(image_path))
-    if img is None:
-        raise UsageError(f"{image_path}: cannot read the benchmark image")
+    img = _bench_image(args.image)
     start_temp = None
     results = []
     for model in args.model.split(","):
@@ -207,10 +199,17 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _sample_image() -> Path:
-    from edgecam.bundles.resolver import REPO_ROOT
+def _bench_image(path: Path | None):
+    """The image to time on: ``--image``, else a fixed synthetic 640×480 frame (no files needed)."""
+    import cv2
+    import numpy as np
 
-    return REPO_ROOT.parent / "shared" / "images" / "horse.jpg"
+    if path is None:
+        return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    img = cv2.imread(str(path))
+    if img is None:
+        raise UsageError(f"{path}: cannot read the benchmark image; pass --image with a JPEG/PNG photo")
+    return img
 
 
 def cmd_run(args) -> int:
@@ -234,15 +233,7 @@ def cmd_check(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from edgecam.demo import run_demo
-
-    shared = args.shared or _sample_image().parents[1]
-    return run_demo(shared, args.frames, args.model, args.size)
-
-
-COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check,
-            "demo": cmd_demo}
+COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check}
 
 
 def main(argv: list[str] | None = None) -> int:

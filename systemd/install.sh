@@ -65,9 +65,37 @@ ROOT=${ROOT%/}
 on_live_system() { [ -z "$ROOT" ]; }   # ROOT "" means "/"
 
 VENV=/opt/edgecam/venv
+CONSTRAINTS=/opt/edgecam/pip-constraints.txt
 UNIT=/etc/systemd/system/edgecam.service
 SYSUSERS_CONF=/etc/sysusers.d/edgecam.conf
 CONF_DIR=/etc/edgecam
+
+# The venv sees the system site-packages, where the camera stack (python3-picamera2, simplejpeg, from
+# the Raspberry Pi archive) is built against Debian's numpy. A newer numpy in the venv would shadow it
+# and break `import picamera2` (numpy 2 vs 1.x ABI). So pip is constrained to the system's numpy.
+constraint_args=()
+pin_system_numpy() {   # $1: the constraints file to write
+    local np
+    np=$("$PYTHON" -c 'import numpy; print(numpy.__version__)' 2>/dev/null) || np=""
+    if [ -z "$np" ]; then
+        note "no system numpy for $PYTHON (python3-numpy): pip chooses numpy for the venv"
+        return 0
+    fi
+    # opencv-python-headless >= 4.12 needs numpy 2: saying so up front spares pip downloading (and
+    # rejecting) ~150 MB of newer opencv wheels on a numpy-1.x system such as Pi OS bookworm
+    local opencv=""
+    [ "${np%%.*}" -ge 2 ] 2>/dev/null || opencv="opencv-python-headless<4.12"
+    run install -d -m 0755 "$(dirname "$1")"
+    if [ "$dry_run" = 1 ]; then
+        printf '+ echo numpy==%s > %q\n' "$np" "$1"
+        [ -z "$opencv" ] || printf '+ echo %q >> %q\n' "$opencv" "$1"
+    else
+        printf '# written by install.sh: keep the system numpy the camera stack was built against\nnumpy==%s\n%s' \
+            "$np" "${opencv:+$opencv$'\n'}" >"$1"
+    fi
+    constraint_args=(--constraint "$1")
+    note "pip is constrained to the system's numpy $np ($1)"
+}
 
 run() {
     if [ "$dry_run" = 1 ]; then
@@ -120,8 +148,13 @@ install_service() {
             note "keeping venv $ROOT$VENV"
         fi
         if [ "$do_pip" = 1 ]; then
+            pin_system_numpy "$ROOT$CONSTRAINTS"
             # shellcheck disable=SC2086  # PIP_ARGS is a list of words on purpose
-            run "$ROOT$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade $PIP_ARGS "$SRC"
+            run "$ROOT$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade \
+                "${constraint_args[@]}" $PIP_ARGS "$SRC"
+            if [ "$dry_run" = 0 ]; then
+                note "numpy in the venv: $("$ROOT$VENV/bin/python" -c 'import numpy; print(numpy.__version__, "from", numpy.__file__)' 2>&1 | tail -n 1)"
+            fi
             if [ "$dry_run" = 0 ] && ! "$ROOT$VENV/bin/python" -c 'import systemd.daemon' 2>/dev/null; then
                 note "python3-systemd is not installed: falling back to the built-in sd_notify client and"
                 note "stderr logging. For structured journal fields: sudo apt install python3-systemd"

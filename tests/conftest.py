@@ -10,6 +10,8 @@ If mosquitto is not installed the fixtures fail with the apt command to install 
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +23,20 @@ from broker import Mosquitto, MqttRecorder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# the installed package never looks beside the checkout: point the resolver (and every daemon or CLI
+# subprocess a test starts) at the seed models, unless the caller already chose a directory
+os.environ.setdefault("EDGECAM_MODEL_DIR", str(SHARED / "models"))
+DEPLOY_MODULES = ("torch", "onnx", "onnxslim", "pnnx")
+
+
+def pytest_sessionstart(session):
+    """``make test`` sets EDGECAM_REQUIRE_DEPLOY=1: the deploy suite must run, never skip silently."""
+    if os.environ.get("EDGECAM_REQUIRE_DEPLOY") != "1":
+        return
+    missing = [m for m in DEPLOY_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise pytest.UsageError(f"EDGECAM_REQUIRE_DEPLOY=1 but {', '.join(missing)} not installed: the deploy "
+                                "tests would be skipped; run `make install-deploy` (deploy/requirements.txt)")
 
 
 @pytest.fixture

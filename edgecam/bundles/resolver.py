@@ -1,8 +1,8 @@
 """Resolve a model reference (CONTRACT §2) to checked files on disk.
 
 A reference is a bundle directory (``model.json`` inside), a ``.param`` path, or a known name.
-Known names are looked up in ``$EDGECAM_MODEL_DIR``, the user cache, ``../shared/models`` beside
-the repository, then downloaded from the pinned upstream URL.  Every file with a pinned sha256 is
+Known names are looked up in ``$EDGECAM_MODEL_DIR``, the user cache, the service's model directory
+(``/var/lib/edgecam/models``), then downloaded from the pinned upstream URL.  Every file with a pinned sha256 is
 checked, and every model is validated structurally before ncnn sees it (ncnn segfaults on some
 malformed files).
 """
@@ -26,7 +26,7 @@ from edgecam.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_MODEL_DIR = Path("/var/lib/edgecam/models")  # where the service (and `make push`) keeps models
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def search_dirs() -> list[Path]:
     if os.environ.get("EDGECAM_MODEL_DIR"):
         dirs.append(Path(os.environ["EDGECAM_MODEL_DIR"]))
     dirs.append(cache_dir())
-    dirs.append(REPO_ROOT.parent / "shared" / "models")
+    dirs.append(SYSTEM_MODEL_DIR)
     return dirs
 
 

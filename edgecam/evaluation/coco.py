@@ -15,7 +15,6 @@ from edgecam.errors import UsageError
 from edgecam.sources.images import image_files
 
 
-
 @dataclass(frozen=True)
 class GroundTruth:
     image_id: int
@@ -34,6 +33,16 @@ class MapResult:
 
     def line(self) -> str:
         return f"mAP@.5:.95={self.map50_95:.4f} mAP@.5={self.map50:.4f} images={self.images}"
+
+
+def require_pycocotools() -> None:
+    """Raise a one-line error naming the fix when pycocotools (the ``[eval]`` extra) is not importable."""
+    try:
+        import pycocotools.coco  # noqa: F401
+        import pycocotools.cocoeval  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"eval needs pycocotools, which is not installed ({exc}); "
+                         "install it with: pip install 'edgecam[eval]'") from None
 
 
 def list_images(dataset: Path) -> list[Path]:

@@ -72,7 +72,7 @@ def parse_source(spec: str) -> tuple[str, str]:
             raise UsageError(f"--pipeline {spec}: video file not found; give an existing file, an image dir/glob or opencv:DEV")
         return "opencv", spec
     if not list_images(spec):
-        raise UsageError(f"--pipeline {spec}: names no images, video file or opencv: device; give e.g. ../shared/images")
+        raise UsageError(f"--pipeline {spec}: names no images, video file or opencv: device; give e.g. a directory of photos or yuv420:DIR")
     return "images", spec
 
 
@@ -198,7 +198,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
     with tempfile.TemporaryDirectory(prefix="edgecam-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         if broker is None:
-            from edgecam.demo import start_broker
+            from edgecam.evaluation.local_broker import start_broker
 
             proc, port = start_broker(work)
             stack.callback(lambda: (proc.terminate(), proc.wait(5)))

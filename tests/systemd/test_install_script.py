@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,8 @@ def test_live_system_plan_in_dry_run():
     assert "+ systemd-sysusers /etc/sysusers.d/edgecam.conf" in cmds
     if not Path("/opt/edgecam/venv/bin/python").exists():
         assert "+ /usr/bin/python3 -m venv --system-site-packages /opt/edgecam/venv" in cmds
-    assert f"/opt/edgecam/venv/bin/python -m pip install --disable-pip-version-check --upgrade {REPO}" in text
+    pip = [c for c in cmds if "/opt/edgecam/venv/bin/python -m pip install --disable-pip-version-check --upgrade" in c]
+    assert len(pip) == 1 and pip[0].endswith(f" {REPO}")
     assert "install -D -m 0644" in text and "/etc/systemd/system/edgecam.service" in text
     tail = cmds[-3:]
     assert tail == ["+ systemctl daemon-reload", "+ systemctl enable edgecam.service", "+ systemctl restart edgecam.service"]
@@ -142,6 +144,21 @@ def test_live_system_plan_in_dry_run():
     assert cmds[0] == "+ systemctl disable --now edgecam.service"
     assert "+ rm -rf /opt/edgecam" in cmds and "+ userdel edgecam" in cmds
     assert any(c.startswith("+ rm -rf /etc/edgecam /var/lib/edgecam") for c in cmds)
+
+
+def test_pip_is_constrained_to_the_numpy_of_the_system_python(root):
+    # The venv sees the system site-packages; the Pi camera stack there is built against the system's
+    # numpy, so pip must keep it (else `import picamera2` fails). The dev venv's python stands in for
+    # the system python here: it has a numpy, whose exact version must become the constraint.
+    version = subprocess.run([sys.executable, "-c", "import numpy; print(numpy.__version__)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    res = sh(INSTALL, "--dry-run", "--root", root, "--python", sys.executable)
+    cmds = [l for l in res.stdout.splitlines() if l.startswith("+ ")]
+    constraints = f"{root}/opt/edgecam/pip-constraints.txt"
+    assert f"+ echo numpy=={version} > {constraints}" in cmds
+    pip = [c for c in cmds if " -m pip install " in c]
+    assert len(pip) == 1 and f"--constraint {constraints} " in pip[0]
+    assert cmds.index(f"+ echo numpy=={version} > {constraints}") < cmds.index(pip[0])
 
 
 def test_usage_errors_are_one_clear_line(tmp_path):

@@ -1,6 +1,6 @@
 """Soak test (``make soak``): many frames through the full daemon with a real broker, watching for leaks.
 
-``python -m edgecam.evaluation.soak --frames 20000 --size 320`` starts a local mosquitto (or uses
+``python -m deploy.dev.soak --frames 20000 --size 320`` starts a local mosquitto (or uses
 ``--broker host:port``), a subscriber that counts what arrives, and ``edgecam run --max-frames N`` as a
 subprocess on looped sample images.  While the daemon runs, its resident memory (``VmRSS``), peak
 (``VmHWM``), open file descriptors (``/proc/<pid>/fd``) and CPU time are sampled together with the
@@ -13,7 +13,7 @@ and the end of the run (medians of a few samples each, so one allocator burst do
 the fd count stays flat (the floor at the end is not above the floor after warm-up, and no sample
 is more than 2 above it: an image file being read at that moment is one transient fd).
 Otherwise exit 1.  The helpers here (:class:`ProcSampler`, :func:`daemon_config`) are also used by
-``edgecam.evaluation.report``.
+``deploy.dev.report``.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def probe_daemon(images: Path | str, frames: int, size: int = 320, threads: int 
                  fps: float = 50.0, motion: bool = False, sample_s: float = 2.0, timeout_s: float | None = None,
                  camera_id: str = "soak", progress=print) -> DaemonRun:
     """``edgecam run --max-frames N`` with a local mosquitto and a subscriber, sampled while it runs."""
-    from edgecam.demo import start_broker
+    from edgecam.evaluation.local_broker import start_broker
 
     timeout_s = timeout_s or 120.0 + frames * 0.5
     with tempfile.TemporaryDirectory(prefix="edgecam-probe-") as tmp, contextlib.ExitStack() as stack:
@@ -334,7 +334,7 @@ def run_soak(frames: int, size: int = 320, threads: int = 1, model: str = "yolov
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgecam.evaluation.soak", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m deploy.dev.soak", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=20000)
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--threads", type=int, default=1, help="ncnn threads (default 1: leaves cores to the other stages)")

@@ -1,4 +1,4 @@
-"""``make bench``: ``python -m edgecam.evaluation.report --out build/bench [--quick]``.
+"""``make bench``: ``python -m deploy.dev.report --out build/bench [--quick]``.
 
 Measures everything of the benchmark issue and writes ``bench.json`` and ``bench.md`` (printed too):
 
@@ -162,7 +162,7 @@ def cpu_per_frame(samples) -> tuple[float | None, int]:
 
 def daemon(quick: bool) -> dict:
     """Peak RSS of a realistic run, and CPU per frame with motion gating on a static vs a moving scene."""
-    from edgecam.evaluation.soak import probe_daemon
+    from deploy.dev.soak import probe_daemon
 
     out: dict = {}
     say = lambda t: log(f"  {t}")  # noqa: E731
@@ -253,7 +253,7 @@ def to_markdown(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m edgecam.evaluation.report", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m deploy.dev.report", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     p.add_argument("--quick", action="store_true", help="a small subset with few loops (tests, smoke checks)")
     args = p.parse_args(argv)

@@ -1,51 +1,21 @@
-"""``edgecam demo`` (``make run``): a local Mosquitto, the daemon on the sample images, and a live
-view of what arrives over MQTT — the whole product end to end on one machine in one command."""
+"""``make run``: a local Mosquitto, the daemon on the sample images, and a live view of what arrives
+over MQTT — the whole product end to end on one machine in one command.
+
+``python -m deploy.dev.demo --images DIR [--frames N] [--model M] [--size N]`` from the repository root.
+Development tooling: it lives beside the deploy pipeline, not in the package a Pi installs."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from edgecam.errors import UsageError
-
-MOSQUITTO_PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _mosquitto() -> str:
-    found = shutil.which("mosquitto") or next((p for p in MOSQUITTO_PATHS if Path(p).exists()), None)
-    if not found:
-        raise UsageError("mosquitto is not installed; run `sudo apt-get install mosquitto` (or `make install` as root)")
-    return found
-
-
-def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                raise UsageError(f"mosquitto exited at start (code {proc.returncode}); is it installed correctly?")
-            time.sleep(0.05)
-    proc.kill()
-    raise UsageError("mosquitto did not start listening within 10 s")
+from edgecam.errors import EdgecamError, UsageError
+from edgecam.evaluation.local_broker import start_broker
 
 
 def demo_scene(images: Path, workdir: Path, hold: int = 4) -> Path:
@@ -105,12 +75,12 @@ def _show(msg) -> None:
     print(f"{topic:<45} {text}", flush=True)
 
 
-def run_demo(shared: Path, frames: int, model: str = "yolov5ss", size: int = 640) -> int:
+def run_demo(images: Path, frames: int, model: str = "yolov5ss", size: int = 640) -> int:
     import paho.mqtt.client as mqtt
 
-    images = (shared / "images").resolve()
+    images = images.resolve()
     if not images.is_dir():
-        raise UsageError(f"{images}: sample images not found; pass --shared DIR")
+        raise UsageError(f"{images}: sample images not found; pass --images DIR (a directory of photos)")
     with tempfile.TemporaryDirectory(prefix="edgecam-demo-") as tmp:
         work = Path(tmp)
         broker, port = start_broker(work)
@@ -132,3 +102,21 @@ def run_demo(shared: Path, frames: int, model: str = "yolov5ss", size: int = 640
         finally:
             broker.terminate()
             broker.wait(5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m deploy.dev.demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", type=Path, required=True, help="directory of sample photos (make run: ../shared/images)")
+    p.add_argument("--frames", type=int, default=40, help="frames to process (default 40)")
+    p.add_argument("--model", default="yolov5ss")
+    p.add_argument("--size", type=int, default=640)
+    args = p.parse_args(argv)
+    try:
+        return run_demo(args.images, args.frames, args.model, args.size)
+    except EdgecamError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
