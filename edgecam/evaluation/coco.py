@@ -12,6 +12,9 @@ import numpy as np
 
 from edgecam.domain import Detections
 from edgecam.errors import UsageError
+from edgecam.files import FileProblem
+from edgecam.limits import MAX_PIXELS_DEFAULT
+from edgecam.sources.imagefile import read_image
 from edgecam.sources.images import image_files
 
 
@@ -102,18 +105,18 @@ def evaluate(
     detect: Callable[[np.ndarray], Detections],
     num_classes: int,
     progress: Callable[[Iterable], Iterable] | None = None,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
 ) -> MapResult:
     """Run ``detect`` (BGR image → Detections in image pixels) on every image and score it."""
-    import cv2
-
     images = list_images(dataset)
     truths: list[GroundTruth] = []
     preds: dict[int, Detections] = {}
     it = progress(images) if progress else images
     for image_id, path in enumerate(it, start=1):
-        img = cv2.imread(str(path))
-        if img is None:
-            raise UsageError(f"{path}: cannot read the image (corrupt or not an image)")
+        try:
+            img = read_image(path, max_pixels, "dataset image")
+        except FileProblem as exc:
+            raise UsageError(str(exc)) from None
         h, w = img.shape[:2]
         boxes, ids = read_labels(dataset / "labels" / (path.stem + ".txt"), w, h)
         truths.append(GroundTruth(image_id, path, w, h, boxes, ids))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
+
 
 @dataclass(frozen=True)
 class CameraSettings:
@@ -33,6 +35,13 @@ class CameraSettings:
     format: Literal["YUV420", "RGB888", "BGR888"] = field(
         default="YUV420",
         metadata={"help": "picamera2 lores format: YUV420 (Pi 4, converted with OpenCV) or RGB888/BGR888 (Pi 5)"},
+    )
+    max_pixels: int = field(
+        default=MAX_PIXELS_DEFAULT,
+        metadata={
+            "min": MAX_PIXELS_MIN, "max": MAX_PIXELS_LIMIT,
+            "help": "refuse images and frames above this many pixels (image files: read from the header before decoding)",
+        },
     )
     stall_timeout_s: float = field(
         default=5.0, metadata={"min": 0.1, "max": 3600.0, "help": "no frame for this long: reopen the source"}
