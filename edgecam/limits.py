@@ -68,10 +68,10 @@ def pixels_problem(width: int, height: int, max_pixels: int) -> str | None:
     """Why a ``width``×``height`` image is refused under the budget ``max_pixels``, or None."""
     if width <= 0 or height <= 0:
         return f"has no pixels ({width}×{height})"
-    pixels = width * height
-    if pixels > min(max_pixels, MAX_PIXELS_LIMIT):
+    pixels, budget = width * height, min(max_pixels, MAX_PIXELS_LIMIT)
+    if pixels > budget:
         return (
-            f"{width}×{height} = {megapixels(pixels)} is above the pixel budget of {megapixels(max_pixels)}; "
+            f"{width}×{height} = {megapixels(pixels)} is above the pixel budget of {megapixels(budget)}; "
             "downscale it or raise the budget (--max-pixels, [camera] max_pixels)"
         )
     return None

@@ -41,7 +41,12 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS_DEFAULT) -
     import cv2
 
     info = check_image_bytes(data, name, max_pixels)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    log_level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # silent: a corrupt file is reported below in one line, not in OpenCV's own words
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    finally:
+        cv2.utils.logging.setLogLevel(log_level)
     if image is None:
         raise ImageProblem(f"{name}: cannot decode this {info.format} image (corrupt or truncated); re-export it")
     problem = pixels_problem(image.shape[1], image.shape[0], max_pixels)  # the decoder may disagree with the header
