@@ -117,7 +117,8 @@ def _sha256(d: dict[str, Any], files: tuple[str, str], source: str) -> dict[str,
         if f not in sha:
             raise _fail(source, "sha256", f"has no entry for {f}; add its digest (sha256sum {f})")
     for f, digest in sha.items():
-        _name({"file": f}, "file", f"{source}: sha256 key")
+        if not isinstance(f, str) or f in ("", ".", "..") or "/" in f or "\\" in f or "\x00" in f:
+            raise _fail(source, "sha256", f"keys must be file names inside the bundle directory, got {f!r}")
         if not isinstance(digest, str) or len(digest) != 64 or not set(digest.lower()) <= _HEX:
             raise _fail(source, f"sha256[{f!r}]", f"must be 64 hex digits, got {digest!r}; add its digest (sha256sum {f})")
     return {f: digest.lower() for f, digest in sha.items()}
