@@ -12,7 +12,7 @@ import numpy as np
 
 from edgecam.domain import Detections
 from edgecam.errors import UsageError
-from edgecam.files import FileProblem
+from edgecam.files import FileProblem, read_text_file
 from edgecam.limits import MAX_PIXELS_DEFAULT
 from edgecam.sources.imagefile import read_image
 from edgecam.sources.images import image_files
@@ -53,7 +53,11 @@ def read_labels(label_path: Path, width: int, height: int) -> tuple[np.ndarray, 
     """YOLO ``class cx cy w h`` (normalised) → pixel x0,y0,x1,y1 boxes and class ids."""
     if not label_path.is_file():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int32)
-    rows = [ln.split() for ln in label_path.read_text().splitlines() if ln.strip()]
+    try:
+        text = read_text_file(label_path, "label file")
+    except FileProblem as exc:
+        raise UsageError(str(exc)) from None
+    rows = [ln.split() for ln in text.splitlines() if ln.strip()]
     if not rows:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int32)
     try:

@@ -267,3 +267,26 @@ def test_mutated_params_never_crash_the_cli(tmp_path):
         assert_clean_exit(proc, i)
         outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
     assert outcomes.get(0) and outcomes.get(2), outcomes  # the corpus reaches ncnn and the validator
+
+
+def test_mutated_manifests_never_crash_the_cli(tmp_path):
+    """Seeded value swaps in model.json run through the CLI; the ones that validate reach ncnn."""
+    rng = random.Random(3)
+    values = [0, -1, 1e300, -1e-300, 2048, 64, "RGB", "BGR", "x", [1, 2, 3], [[1e-30, 1e30]] * 3, None, 114]
+    paths = ["input_size", "mean", "norm", "pixel", "pad_value", "outputs.0.anchors", "outputs.1.stride",
+             "outputs.2.layout", "input", "name"]
+    bundle_dir(tmp_path)
+    outcomes = {}
+    for i in range(8):
+        m = copy.deepcopy({k: v for k, v in KNOWN.items() if k != "urls"})
+        for _ in range(rng.randint(1, 2)):
+            *parents, last = rng.choice(paths).split(".")
+            target = m
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            target[last] = rng.choice(values)
+        (tmp_path / "model.json").write_text(json.dumps(m))
+        proc = run_edgecam("detect", "--model", tmp_path, "--size", "128", "--threads", "1", HORSE)
+        assert_clean_exit(proc, (i, m))
+        outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
+    assert outcomes.get(0) and outcomes.get(2), outcomes
