@@ -166,6 +166,13 @@ def resolve(ref: str | os.PathLike) -> Bundle:
     """Resolve and sha256-check a model reference; raises ModelError (exit 2) with the fix."""
     ref_s = str(ref)
     path = Path(ref_s).expanduser()
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        pass  # absent: a known name, or "not found" below
+    except OSError as exc:  # a name too long, a symlink loop, no permission on a parent
+        shown = ref_s if len(ref_s) <= 120 else ref_s[:60] + "…" + ref_s[-40:]
+        raise ModelError(f"model {shown}: {exc.strerror or exc}; fix the model path") from None
     if path.is_dir():
         if not os.path.lexists(path / "model.json"):
             raise ModelError(f"{path}: no model.json in this directory; a bundle directory needs its manifest")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,12 @@ class MapResult:
 
 def list_images(dataset: Path) -> list[Path]:
     img_dir = dataset / "images"
+    try:
+        os.stat(img_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as exc:  # a name too long, a symlink loop, no permission
+        raise UsageError(f"dataset {str(dataset)[:120]}: {exc.strerror or exc}; fix the dataset path") from None
     if not img_dir.is_dir():
         raise UsageError(f"{dataset}: no images/ directory; a dataset is DATASET/images/*.jpg with DATASET/labels/*.txt")
     images = image_files(img_dir)

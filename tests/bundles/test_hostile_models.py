@@ -290,3 +290,14 @@ def test_mutated_manifests_never_crash_the_cli(tmp_path):
         assert_clean_exit(proc, (i, m))
         outcomes[proc.returncode] = outcomes.get(proc.returncode, 0) + 1
     assert outcomes.get(0) and outcomes.get(2), outcomes
+
+
+@pytest.mark.parametrize("kind", ["long name", "long path", "symlink loop", "device"])
+def test_unusable_model_paths_are_one_line(tmp_path, kind):
+    loop = tmp_path / "loop.param"
+    loop.symlink_to(loop)
+    model = {"long name": "m" * 5000, "long path": "d/" * 3000 + "m.param", "symlink loop": loop,
+             "device": "/dev/zero"}[kind]
+    needle = {"long name": "too long", "long path": "too long", "symlink loop": "loop", "device": "device"}[kind]
+    line = assert_usage_error(detect(model, timeout=60), needle)
+    assert len(line) < 400

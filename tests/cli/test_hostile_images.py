@@ -144,3 +144,11 @@ def test_images_of_every_supported_format_are_detected(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count('"width": 640, "height": 424') == len(paths)
     assert np.all(cv2.imread(str(paths[0])) == image)
+
+
+def test_unusable_dataset_paths_are_one_line(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert_usage_error(run_edgecam("eval", loop, timeout=60), "loop", "fix the dataset path")
+    line = assert_usage_error(run_edgecam("eval", "d" * 5000, timeout=60), "too long")
+    assert len(line) < 400
