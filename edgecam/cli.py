@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
-    p.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
 
     p = sub.add_parser("run", help="run the daemon")
     p.add_argument("--config", type=Path, required=True)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import stat
+from pathlib import Path
 from typing import Callable
 
 from edgecam.detectors.confidence import conf_problem
@@ -63,3 +66,16 @@ max_pixels = _checked(_int, max_pixels_problem, "max_pixels")
 conf = _checked(_float, conf_problem, "conf")
 iou = float_range(0.0, 1.0, "iou")
 eval_conf = float_range(0.0, 1.0, "conf", low_open=True)  # mAP needs thresholds below the daemon's 0.01
+
+
+def output_file(text: str) -> Path:
+    """A file to (over)write: refused up front if it exists as anything but a regular file (a FIFO would block)."""
+    try:
+        st = os.stat(text)
+    except FileNotFoundError:
+        return Path(text)
+    except (OSError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"{text[:120]}: {getattr(exc, 'strerror', None) or exc}; give a file path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise argparse.ArgumentTypeError(f"{text[:120]} exists and is not a regular file; give a file path")
+    return Path(text)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 import pytest
 from clikit import HORSE, SHARED, assert_usage_error, run_edgecam
@@ -82,3 +83,10 @@ def test_pixel_budget_names_the_size_and_the_fix():
     assert pixels_problem(0, 10, 100)
     # the setting can never raise the budget past what ncnn's and OpenCV's int sizes hold
     assert pixels_problem(30000, 30000, 2**40)
+
+
+def test_bench_json_must_be_a_writable_file_path(tmp_path):
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    assert_usage_error(run_edgecam("bench", "--json", fifo, "--loops", "1", timeout=60), "--json", "not a regular file")
+    assert_usage_error(run_edgecam("bench", "--json", tmp_path, "--loops", "1", timeout=60), "--json", "not a regular file")
