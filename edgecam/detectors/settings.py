@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from edgecam.limits import SIZE_MAX, SIZE_MIN, THREADS_MAX, THREADS_MIN
+
 
 @dataclass(frozen=True)
 class DetectorSettings:
     path: str = field(default="yolov5ss", metadata={"help": "model reference: known name, bundle dir or .param path"})
-    size: int = field(default=640, metadata={"min": 32, "max": 4096, "help": "input size (long side), rounded up to a multiple of 32"})
-    threads: int = field(default=4, metadata={"min": 1, "max": 64, "help": "ncnn worker threads"})
+    size: int = field(default=640, metadata={"min": SIZE_MIN, "max": SIZE_MAX, "help": "input size (long side), a multiple of 32"})
+    threads: int = field(default=4, metadata={"min": THREADS_MIN, "max": THREADS_MAX, "help": "ncnn worker threads"})
     conf: float = field(default=0.45, metadata={"min": 0.0, "max": 1.0, "exclusive_min": True, "help": "minimum score"})
     iou: float = field(default=0.45, metadata={"min": 0.0, "max": 1.0, "help": "NMS IoU threshold"})
     max_detections: int = field(default=100, metadata={"min": 1, "max": 10000})
