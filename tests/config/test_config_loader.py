@@ -73,7 +73,7 @@ def test_empty_file_gives_defaults_for_a_pi_camera(tmp_path):
 
 def test_out_of_range_names_file_line_and_key(tmp_path):
     err = error_of(tmp_path, "[camera]\nid = 'x'\n\n[model]\nthreads = 2\nsize = 9000\n")
-    assert str(err) == f"{tmp_path / 'edgecam.toml'}:6: [model] size: must be ≤ 4096, got 9000"
+    assert str(err) == f"{tmp_path / 'edgecam.toml'}:6: [model] size: must be ≤ 2048, got 9000"
     assert err.exit_code == 2 and isinstance(err, UsageError)
 
 
