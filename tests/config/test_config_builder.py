@@ -84,7 +84,7 @@ def test_real_settings_tree_is_fully_supported():
 
 @given(st.integers(min_value=-10_000, max_value=10_000))
 def test_model_size_accepted_iff_in_range_and_multiple_of_32(size):
-    ok = 32 <= size <= 4096 and size % 32 == 0
+    ok = 32 <= size <= 2048 and size % 32 == 0
     try:
         cfg = parse_config(f"[model]\nsize = {size}\n")
     except ConfigError as exc:
