@@ -151,7 +151,7 @@ def _tiff(data: bytes) -> ImageInfo:
                 if fmt is None:
                     raise ImageHeaderError(f"TIFF size tag {tag} has type {typ}; re-export the image")
                 (found[tag],) = struct.unpack_from(end + fmt, value, 0)
-    except struct.error:
+    except (struct.error, OverflowError):  # an offset past the end (BigTIFF offsets are 64-bit)
         raise _truncated("TIFF") from None
     if 256 not in found or 257 not in found:
         raise ImageHeaderError("TIFF without width/height tags in its first directory; re-export the image")

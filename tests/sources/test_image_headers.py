@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from edgecam.sources.imagefile import ImageProblem, check_image_bytes, decode_image
 from edgecam.sources.imageheader import ImageHeaderError, image_info
@@ -20,16 +18,20 @@ RNG = np.random.default_rng(7)
 IMAGE = RNG.integers(0, 255, (37, 53, 3), dtype=np.uint8)
 
 
-def _cv2(ext, image=IMAGE):
-    ok, buf = cv2.imencode(ext, image)
+def _cv2(ext, image=IMAGE, *params):
+    ok, buf = cv2.imencode(ext, image, list(params))
     assert ok
     return buf.tobytes()
 
 
-def _pil(fmt, image=IMAGE, **kw):
-    out = io.BytesIO()
-    Image.fromarray(image).save(out, fmt, **kw)
-    return out.getvalue()
+def _tiff_be(w, h):
+    """An uncompressed big-endian greyscale TIFF (OpenCV writes little-endian ones)."""
+    entries = [(256, 3, w), (257, 3, h), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8 + 2 + 9 * 12 + 4),
+               (277, 3, 1), (278, 3, h), (279, 4, w * h)]
+    out = b"MM\x00*" + struct.pack(">IH", 8, len(entries))
+    for tag, typ, val in entries:
+        out += struct.pack(">HHI", tag, typ, 1) + (struct.pack(">HH", val, 0) if typ == 3 else struct.pack(">I", val))
+    return out + struct.pack(">I", 0) + bytes(w * h)
 
 
 def _bmp_core(w, h):
@@ -44,16 +46,16 @@ ENCODED = {
     "png": lambda: _cv2(".png"),
     "png-gray16": lambda: _cv2(".png", (IMAGE[:, :, 0].astype(np.uint16) * 257)),
     "jpeg": lambda: _cv2(".jpg"),
-    "jpeg-progressive": lambda: _pil("JPEG", progressive=True),
+    "jpeg-progressive": lambda: _cv2(".jpg", IMAGE, cv2.IMWRITE_JPEG_PROGRESSIVE, 1),
     "bmp": lambda: _cv2(".bmp"),
-    "bmp-top-down": lambda: _pil("BMP")[:22] + struct.pack("<i", -37) + _pil("BMP")[26:],
+    "bmp-top-down": lambda: _cv2(".bmp")[:22] + struct.pack("<i", -37) + _cv2(".bmp")[26:],
     "bmp-core": lambda: _bmp_core(53, 37),
-    "gif": lambda: _pil("GIF"),
-    "webp-lossy": lambda: _cv2(".webp"),
-    "webp-lossless": lambda: _pil("WEBP", lossless=True),
-    "webp-alpha": lambda: _pil("WEBP", image=np.dstack([IMAGE, IMAGE[:, :, :1]])),
-    "tiff-le": lambda: _pil("TIFF"),
-    "tiff-be": lambda: _cv2(".tiff"),
+    "gif": lambda: _cv2(".gif"),
+    "webp-lossy": lambda: _cv2(".webp", IMAGE, cv2.IMWRITE_WEBP_QUALITY, 80),
+    "webp-lossless": lambda: _cv2(".webp", IMAGE, cv2.IMWRITE_WEBP_QUALITY, 101),
+    "webp-alpha": lambda: _cv2(".webp", np.dstack([IMAGE, IMAGE[:, :, :1]]), cv2.IMWRITE_WEBP_QUALITY, 80),
+    "tiff-le": lambda: _cv2(".tiff"),
+    "tiff-be": lambda: _tiff_be(53, 37),
     "ppm": lambda: _cv2(".ppm"),
     "pgm": lambda: _cv2(".pgm", IMAGE[:, :, 0]),
     "pbm": lambda: _cv2(".pbm", IMAGE[:, :, 0]),
@@ -107,6 +109,7 @@ def test_huge_declared_sizes_are_refused_before_decoding(data, fmt):
     (b"", "empty"), (b"hello world", "not a supported image format"), (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "convert it"),
     (b"\x89PNG\r\n\x1a\n\x00\x00", "truncated PNG"), (b"\xff\xd8\xff\xe0\x00", "JPEG"), (b"\xff\xd8\xff\xda", "JPEG"),
     (b"II*\x00\xff\xff\xff\x7f", "truncated TIFF"), (b"P6\nabc", "truncated PNM"),
+    (b"II+\x00" + struct.pack("<HHQ", 8, 0, 2**63 + 5), "truncated TIFF"),  # found by the fuzzer: a 64-bit offset
 ])
 def test_unreadable_headers_name_the_problem(data, needle):
     with pytest.raises(ImageProblem, match=needle) as err:
