@@ -139,12 +139,12 @@ def cmd_detect(args) -> int:
 
 def _annotate_dir(path: Path) -> None:
     """Create the --annotate directory up front, so a bad path is one line before any work."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--annotate {path}: exists and is not a directory; give a directory to write annotated JPEGs into")
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--annotate {path}: exists and is not a directory; give a directory to write annotated JPEGs into") from None
     except OSError as exc:
-        raise UsageError(f"--annotate {path}: cannot create it ({exc.strerror or exc}); give a writable directory") from None
+        raise UsageError(f"--annotate {str(path)[:120]}: cannot create it ({exc.strerror or exc}); give a writable directory") from None
 
 
 def cmd_eval(args) -> int:
