@@ -8,8 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from edgecam import __version__
+from edgecam import __version__, cliargs
 from edgecam.errors import EdgecamError, UsageError, one_line
+from edgecam.limits import MAX_PIXELS_DEFAULT
 
 log = logging.getLogger("edgecam")
 
@@ -19,36 +20,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return v
-
-
-def _unit_float(text: str) -> float:
-    v = float(text)
-    if not 0.0 <= v <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return v
-
-
-def _size(text: str) -> int:
-    v = _positive_int(text)
-    if v % 32:
-        raise argparse.ArgumentTypeError(f"must be a multiple of 32, got {v} (try {max(32, v // 32 * 32)})")
-    return v
+_positive_int = cliargs.int_range(1, 2**62, "count")
+_size = cliargs.size
 
 
 def _add_model_args(p: argparse.ArgumentParser, conf: bool = True) -> None:
     p.add_argument("--model", default="yolov5ss", help="known name, bundle dir or .param path (default yolov5ss)")
     p.add_argument("--size", type=_size, default=None, help="input size, multiple of 32 (default: the model's)")
-    p.add_argument("--threads", type=_positive_int, default=4, help="ncnn threads (default 4)")
+    p.add_argument("--threads", type=cliargs.threads, default=4, help="ncnn threads, 1 to 64 (default 4)")
     p.add_argument("--powersave", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 little, 2 big cores")
     p.add_argument("--no-fp16", action="store_true", help="disable fp16 storage/arithmetic")
+    p.add_argument("--max-pixels", type=cliargs.max_pixels, default=MAX_PIXELS_DEFAULT,
+                   help=f"refuse images above this many pixels, read from the header before decoding (default {MAX_PIXELS_DEFAULT})")
     if conf:
-        p.add_argument("--conf", type=_unit_float, default=0.45, help="score threshold (default 0.45)")
-        p.add_argument("--iou", type=_unit_float, default=0.45, help="NMS IoU threshold (default 0.45)")
+        p.add_argument("--conf", type=cliargs.conf, default=0.45, help="score threshold, 0.01 to 0.99 (default 0.45)")
+        p.add_argument("--iou", type=cliargs.iou, default=0.45, help="NMS IoU threshold (default 0.45)")
         p.add_argument("--classes", default="", help="comma-separated labels to keep (default all)")
 
 
@@ -66,16 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="COCO mAP on a YOLO-format dataset")
     _add_model_args(p, conf=False)
-    p.add_argument("--conf", type=_unit_float, default=0.001, help="score threshold (default 0.001)")
-    p.add_argument("--iou", type=_unit_float, default=0.6, help="NMS IoU threshold (default 0.6)")
+    p.add_argument("--conf", type=cliargs.eval_conf, default=0.001, help="score threshold (default 0.001)")
+    p.add_argument("--iou", type=cliargs.iou, default=0.6, help="NMS IoU threshold (default 0.6)")
     p.add_argument("dataset", type=Path, metavar="DATASET")
 
     p = sub.add_parser("bench", help="benchmark inference (benchncnn-style) or the whole pipeline")
     _add_model_args(p)
-    p.add_argument("--loops", type=_positive_int, default=8)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--loops", type=cliargs.int_range(1, 1_000_000, "loops"), default=8)
+    p.add_argument("--warmup", type=cliargs.int_range(0, 1_000_000, "warmup"), default=3)
     p.add_argument("--cooldown", action="store_true", help="before each model, wait for the SoC to cool to its start temperature")
-    p.add_argument("--cooldown-timeout", type=float, default=120.0)
+    p.add_argument("--cooldown-timeout", type=cliargs.float_range(0.0, 86400.0, "seconds"), default=120.0)
     p.add_argument("--sysfs-root", default="/sys", help="sysfs root for temperature readings")
     p.add_argument("--image", type=Path, default=None, help="image to benchmark on (default: a synthetic 640x480 frame; forward and preprocess "
                    "times do not depend on content, decode+nms does: give a photo for that line)")
@@ -84,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
-    p.add_argument("--json", type=Path, default=None, help="also write results as JSON")
+    p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
 
     p = sub.add_parser("run", help="run the daemon")
     p.add_argument("--config", type=Path, required=True)
@@ -113,17 +99,20 @@ def _detector(args, conf: float | None = None, iou: float | None = None, classes
 def cmd_detect(args) -> int:
     import cv2
 
+    from edgecam.files import FileProblem
     from edgecam.render import draw_detections
+    from edgecam.sources.imagefile import read_image
 
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
-    det = _detector(args, args.conf, args.iou, classes)
     if args.annotate:
-        args.annotate.mkdir(parents=True, exist_ok=True)
+        _annotate_dir(args.annotate)
+    det = _detector(args, args.conf, args.iou, classes)
     failures = 0
     for path in args.images:
-        img = cv2.imread(path)
-        if img is None:
-            print(f"edgecam detect: {path}: cannot read the image (missing, corrupt or not an image)", file=sys.stderr)
+        try:
+            img = read_image(path, args.max_pixels)
+        except FileProblem as exc:
+            print(f"edgecam detect: {exc}", file=sys.stderr)
             failures += 1
             continue
         res = det.detect(img, "BGR")
@@ -137,10 +126,21 @@ def cmd_detect(args) -> int:
                 print(f"  {d['label']:<14} {d['score']:.2f}  {d['box']}")
         if args.annotate:
             out = args.annotate / (Path(path).stem + ".jpg")
-            cv2.imwrite(str(out), draw_detections(img, res.detections))
+            if not cv2.imwrite(str(out), draw_detections(img, res.detections)):
+                raise EdgecamError(f"--annotate: could not write {out}; check the directory's permissions and free space")
     if failures:
         return 2 if failures == len(args.images) else 1
     return 0
+
+
+def _annotate_dir(path: Path) -> None:
+    """Create the --annotate directory up front, so a bad path is one line before any work."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--annotate {path}: exists and is not a directory; give a directory to write annotated JPEGs into") from None
+    except OSError as exc:
+        raise UsageError(f"--annotate {str(path)[:120]}: cannot create it ({exc.strerror or exc}); give a writable directory") from None
 
 
 def cmd_eval(args) -> int:
@@ -161,7 +161,7 @@ def cmd_eval(args) -> int:
     result = evaluate(
         args.dataset,
         lambda img: det.detect(img, "BGR", multi_label=True, max_det=300).detections,
-        len(det.class_names), progress,
+        len(det.class_names), progress, max_pixels=args.max_pixels,
     )
     print(result.line())
     return 0
@@ -174,7 +174,7 @@ def cmd_bench(args) -> int:
         from edgecam.evaluation.pipeline_bench import run_pipeline_bench
 
         return run_pipeline_bench(args)
-    img = _bench_image(args.image)
+    img = _bench_image(args.image, args.max_pixels)
     start_temp = None
     results = []
     for model in args.model.split(","):
@@ -199,17 +199,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _bench_image(path: Path | None):
+def _bench_image(path: Path | None, max_pixels: int):
     """The image to time on: ``--image``, else a fixed synthetic 640×480 frame (no files needed)."""
-    import cv2
     import numpy as np
+
+    from edgecam.files import FileProblem
+    from edgecam.sources.imagefile import read_image
 
     if path is None:
         return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    img = cv2.imread(str(path))
-    if img is None:
-        raise UsageError(f"{path}: cannot read the benchmark image; pass --image with a JPEG/PNG photo")
-    return img
+    try:
+        return read_image(path, max_pixels, "benchmark image")
+    except FileProblem as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_run(args) -> int:

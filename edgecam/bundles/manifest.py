@@ -9,7 +9,10 @@ from typing import Any
 
 from edgecam.bundles.ncnnfile import ParamFile
 from edgecam.errors import ModelError
+from edgecam.files import MiB, FileProblem, read_text_file
+from edgecam.limits import finite_number, size_problem
 
+MAX_MANIFEST_BYTES = 1 * MiB
 LAYOUTS = ("a_hw_c", "chw")  # (3, gh*gw, 5+nc) as the seed's Permute; or raw conv (3*(5+nc), gh, gw)
 
 
@@ -63,67 +66,127 @@ class Manifest:
 
 _KNOWN_KEYS = {f for f in Manifest.__dataclass_fields__} - {"extra"}
 _REQUIRED = ("name", "precision", "param", "bin", "input", "outputs", "classes")
+_HEX = frozenset("0123456789abcdef")
+_STRIDES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _fail(source: str, key: str, problem: str) -> ModelError:
+    return ModelError(f"{source}: {key} {problem}; fix the manifest (format: CONTRACT §2)")
+
+
+def _name(d: dict[str, Any], key: str, source: str, file_name: bool = False) -> str:
+    v = d[key]
+    if not isinstance(v, str) or not v.strip():
+        raise _fail(source, key, f"must be a non-empty string, got {v!r}")
+    if file_name and (v in (".", "..") or "/" in v or "\\" in v or "\x00" in v):
+        raise _fail(source, key, f"must be a file name inside the bundle directory, got {v!r}")
+    return v
+
+
+def _numbers(v: Any, count: int, source: str, key: str) -> tuple[float, ...]:
+    if not isinstance(v, list) or len(v) != count or not all(finite_number(x) for x in v):
+        raise _fail(source, key, f"must be a list of {count} finite numbers, got {v!r}")
+    return tuple(float(x) for x in v)
+
+
+def _head(o: Any, i: int, source: str) -> HeadSpec:
+    key = f"outputs[{i}]"
+    if not isinstance(o, dict) or not {"blob", "stride", "anchors"} <= o.keys():
+        raise _fail(source, key, "must be an object {blob, stride, anchors: [[w,h],…]}")
+    blob = _name(o, "blob", f"{source}: {key}")
+    stride = o["stride"]
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride not in _STRIDES:
+        raise _fail(source, f"{key}.stride", f"must be one of {', '.join(map(str, _STRIDES))}, got {stride!r}")
+    anchors = o["anchors"]
+    if not isinstance(anchors, list) or not 1 <= len(anchors) <= 16:
+        raise _fail(source, f"{key}.anchors", f"must be a list of 1 to 16 [w, h] pairs, got {anchors!r}")
+    pairs = tuple(_numbers(a, 2, source, f"{key}.anchors[{j}]") for j, a in enumerate(anchors))
+    if any(x <= 0 for pair in pairs for x in pair):
+        raise _fail(source, f"{key}.anchors", f"must be positive widths and heights, got {anchors!r}")
+    layout = o.get("layout", "a_hw_c")
+    if layout not in LAYOUTS:
+        raise _fail(source, f"{key}.layout", f"must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    return HeadSpec(blob, stride, pairs, layout)
+
+
+def _sha256(d: dict[str, Any], files: tuple[str, str], source: str) -> dict[str, str]:
+    sha = d.get("sha256")
+    if not isinstance(sha, dict):
+        raise _fail(source, "sha256", f"must be an object {{file name: 64 hex digits}} pinning {' and '.join(files)}")
+    for f in files:
+        if f not in sha:
+            raise _fail(source, "sha256", f"has no entry for {f}; add its digest (sha256sum {f})")
+    for f, digest in sha.items():
+        if not isinstance(f, str) or f in ("", ".", "..") or "/" in f or "\\" in f or "\x00" in f:
+            raise _fail(source, "sha256", f"keys must be file names inside the bundle directory, got {f!r}")
+        if not isinstance(digest, str) or len(digest) != 64 or not set(digest.lower()) <= _HEX:
+            raise _fail(source, f"sha256[{f!r}]", f"must be 64 hex digits, got {digest!r}; add its digest (sha256sum {f})")
+    return {f: digest.lower() for f, digest in sha.items()}
 
 
 def manifest_from_dict(d: dict[str, Any], source: str = "model.json") -> Manifest:
     """Validate a manifest dict; every problem is a ModelError naming the key and the fix."""
     if not isinstance(d, dict):
-        raise ModelError(f"{source}: the manifest must be a JSON object")
+        raise ModelError(f"{source}: the manifest must be a JSON object; see CONTRACT §2 for the manifest format")
     missing = [k for k in _REQUIRED if k not in d]
     if missing:
         raise ModelError(f"{source}: missing key(s) {', '.join(missing)}; see CONTRACT §2 for the manifest format")
     if d["precision"] not in ("fp32", "fp16", "int8"):
-        raise ModelError(f"{source}: precision must be fp32, fp16 or int8, got {d['precision']!r}")
+        raise _fail(source, "precision", f"must be fp32, fp16 or int8, got {d['precision']!r}")
     if d.get("pixel", "RGB") not in ("RGB", "BGR"):
-        raise ModelError(f"{source}: pixel must be RGB or BGR, got {d.get('pixel')!r}")
-    heads = []
+        raise _fail(source, "pixel", f"must be RGB or BGR, got {d.get('pixel')!r}")
+    param, bin_ = _name(d, "param", source, True), _name(d, "bin", source, True)
     outs = d["outputs"]
-    if not isinstance(outs, list) or not outs:
-        raise ModelError(f"{source}: outputs must be a non-empty list of {{blob, stride, anchors}}")
-    for i, o in enumerate(outs):
-        try:
-            anchors = tuple((float(a[0]), float(a[1])) for a in o["anchors"])
-            head = HeadSpec(str(o["blob"]), int(o["stride"]), anchors, str(o.get("layout", "a_hw_c")))
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ModelError(f"{source}: outputs[{i}] is malformed ({exc}); expected {{blob, stride, anchors: [[w,h],…]}}") from None
-        if head.layout not in LAYOUTS:
-            raise ModelError(f"{source}: outputs[{i}].layout must be one of {LAYOUTS}, got {head.layout!r}")
-        if head.stride <= 0 or not head.anchors:
-            raise ModelError(f"{source}: outputs[{i}] needs a positive stride and at least one anchor")
-        heads.append(head)
-    for key in ("mean", "norm"):
-        v = d.get(key)
-        if v is not None and (not isinstance(v, list) or len(v) != 3):
-            raise ModelError(f"{source}: {key} must be a list of 3 numbers")
+    if not isinstance(outs, list) or not 1 <= len(outs) <= 8:
+        raise _fail(source, "outputs", "must be a list of 1 to 8 {blob, stride, anchors}")
+    heads = tuple(_head(o, i, source) for i, o in enumerate(outs))
+    size = d.get("input_size", 640)
+    problem = size_problem(size)
+    if problem:
+        raise _fail(source, "input_size", problem)
+    mean = _numbers(d.get("mean", [0.0, 0.0, 0.0]), 3, source, "mean")
+    norm = _numbers(d.get("norm", [1 / 255] * 3), 3, source, "norm")
+    if any(x == 0 for x in norm):
+        raise _fail(source, "norm", f"must not contain 0 (every pixel would be 0), got {list(norm)}")
     classes = d["classes"]
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise ModelError(f"{source}: classes must be a non-empty list of label names")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) and c.strip() for c in classes):
+        raise _fail(source, "classes", "must be a non-empty list of label names (non-empty strings)")
+    pad = d.get("pad_value", 114)
+    if isinstance(pad, bool) or not isinstance(pad, int) or not 0 <= pad <= 255:
+        raise _fail(source, "pad_value", f"must be a whole number from 0 to 255, got {pad!r}")
+    urls = d.get("urls", {})
+    if not isinstance(urls, dict) or not all(isinstance(u, str) for u in urls.values()):
+        raise _fail(source, "urls", "must be an object {file name: URL}")
     return Manifest(
-        name=str(d["name"]),
+        name=_name(d, "name", source),
         precision=d["precision"],
-        param=str(d["param"]),
-        bin=str(d["bin"]),
-        input=str(d["input"]),
-        outputs=tuple(heads),
-        input_size=int(d.get("input_size", 640)),
-        mean=tuple(float(x) for x in d.get("mean", (0.0, 0.0, 0.0))),
-        norm=tuple(float(x) for x in d.get("norm", (1 / 255,) * 3)),
+        param=param,
+        bin=bin_,
+        input=_name(d, "input", source),
+        outputs=heads,
+        input_size=size,
+        mean=mean,
+        norm=norm,
         pixel=d.get("pixel", "RGB"),
         classes=tuple(classes),
-        sha256=dict(d.get("sha256", {})),
-        pad_value=int(d.get("pad_value", 114)),
-        urls=dict(d.get("urls", {})),
+        sha256=_sha256(d, (param, bin_), source),
+        pad_value=pad,
+        urls=dict(urls),
         extra={k: v for k, v in d.items() if k not in _KNOWN_KEYS},
     )
 
 
 def load_manifest(path: Path) -> Manifest:
     try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelError(f"{path}: manifest not found; a bundle directory needs a model.json") from None
+        text = read_text_file(path, "manifest", max_bytes=MAX_MANIFEST_BYTES)
+    except FileProblem as exc:
+        raise ModelError(str(exc)) from None
+    try:
+        d = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}:{exc.lineno}: manifest is not valid JSON ({exc.msg})") from None
+        raise ModelError(f"{path}:{exc.lineno}: manifest is not valid JSON ({exc.msg}); fix the file") from None
+    except RecursionError:
+        raise ModelError(f"{path}: manifest is nested too deeply to be a model.json; fix the file") from None
     return manifest_from_dict(d, str(path))
 
 

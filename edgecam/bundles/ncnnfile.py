@@ -8,6 +8,7 @@ the end of the file.  The deploy pipeline reuses it to read weights.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass, field
 
@@ -36,13 +37,25 @@ class Layer:
         v = self.params.get(key)
         if v is None:
             return default
-        if isinstance(v, list):
-            raise ModelError(f"layer {self.name}: param {key} is an array, expected a number")
-        return int(float(v))
+        try:
+            if isinstance(v, list):
+                raise ValueError("an array")
+            return int(float(v))
+        except ValueError:
+            raise ModelError(
+                f"layer {self.name} ({self.type}): parameter {key}={v!r} must be a number; re-export the model"
+            ) from None
 
     def float(self, key: int, default: float = 0.0) -> float:
         v = self.params.get(key)
-        return default if v is None or isinstance(v, list) else float(v)
+        if v is None or isinstance(v, list):
+            return default
+        try:
+            return float(v)
+        except ValueError:
+            raise ModelError(
+                f"layer {self.name} ({self.type}): parameter {key}={v!r} must be a number; re-export the model"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,33 @@ def _tokens(line: str) -> list[str]:
     return out
 
 
+_PARAM_IDS = 32  # ncnn's NCNN_MAX_PARAM_COUNT
+_INT32 = 2**31
+
+
+def _param_id(key: int) -> int:
+    if not 0 <= key < _PARAM_IDS:
+        raise ValueError(f"parameter id {key} is outside 0..{_PARAM_IDS - 1}")
+    return key
+
+
+def _checked_value(key: int, value: str) -> str:
+    """``value`` if ncnn reads it as a number (or a quoted string); ValueError naming the key otherwise."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value
+    try:
+        number = int(value)
+        ok = -_INT32 <= number < _INT32
+    except ValueError:
+        try:
+            ok = math.isfinite(float(value))
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(f"parameter {key}={value[:20]!r} is not a finite 32-bit number")
+    return value
+
+
 def parse_param(text: str, source: str = "<param>") -> ParamFile:
     """Parse ncnn ``.param`` text; raises ModelError naming the line on any malformation."""
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -117,15 +157,22 @@ def parse_param(text: str, source: str = "<param>") -> ParamFile:
                 raise ValueError("blob list shorter than declared")
             params: dict[int, str | list[str]] = {}
             for kv in tok[4 + nb + nt :]:
-                k, _, v = kv.partition("=")
+                k, sep, v = kv.partition("=")
+                if not sep:
+                    raise ValueError(f"{kv[:40]!r} is not key=value")
                 key = int(k)
                 if key <= -23300:
                     vals = v.split(",")
-                    params[-(key + 23300)] = vals[1 : 1 + int(vals[0])]
+                    count = int(vals[0])
+                    if not 0 <= count == len(vals) - 1:
+                        raise ValueError(f"array parameter {key} declares {count} values but has {len(vals) - 1}")
+                    params[_param_id(-(key + 23300))] = [_checked_value(key, x) for x in vals[1:]]
                 else:
-                    params[key] = v
+                    params[_param_id(key)] = _checked_value(key, v)
         except (ValueError, IndexError) as exc:
-            raise ModelError(f"{source}:{lineno}: malformed layer line ({exc}): {raw.strip()[:80]!r}") from None
+            raise ModelError(
+                f"{source}:{lineno}: malformed layer line ({exc}); re-export the model: {raw.strip()[:80]!r}"
+            ) from None
         layers.append(Layer(ltype, name, bottoms, tops, params, raw))
     if len(layers) != layer_count:
         raise ModelError(

@@ -23,6 +23,7 @@ from pathlib import Path
 from edgecam.bundles.manifest import Manifest, infer_manifest, load_manifest, manifest_from_dict
 from edgecam.bundles.ncnnfile import ParamFile, parse_param, walk_bin
 from edgecam.errors import ModelError
+from edgecam.files import MiB, FileProblem, check_regular_file, read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,20 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+MAX_PARAM_BYTES = 16 * MiB
+MAX_BIN_BYTES = 1024 * MiB  # the largest YOLO weights at fp32 are ~350 MB
+
+
+def _model_file(path: Path, what: str) -> None:
+    """A model file must be a regular file (a FIFO or device would hang the reads below)."""
+    try:
+        check_regular_file(path, what)
+    except FileProblem as exc:
+        raise ModelError(str(exc)) from None
+
+
 def _check_sha(path: Path, expected: str) -> None:
+    _model_file(path, "model file")
     actual = sha256_file(path)
     if actual != expected.lower():
         raise ModelError(
@@ -135,10 +149,14 @@ def _resolve_known(name: str, manifest: Manifest) -> Bundle:
 
 
 def _read_param(path: Path) -> ParamFile:
+    if not path.exists() and not path.is_symlink():
+        raise ModelError(f"{path}: .param file not found; check the model path")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError(f"{path}: .param file not found; check the model path") from None
+        data = read_regular_file(path, "model .param", MAX_PARAM_BYTES)
+    except FileProblem as exc:
+        raise ModelError(str(exc)) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ModelError(f"{path}: not a text .param file (binary .param is not supported); pass the text .param") from None
     return parse_param(text, str(path))
@@ -148,20 +166,30 @@ def resolve(ref: str | os.PathLike) -> Bundle:
     """Resolve and sha256-check a model reference; raises ModelError (exit 2) with the fix."""
     ref_s = str(ref)
     path = Path(ref_s).expanduser()
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        pass  # absent: a known name, or "not found" below
+    except OSError as exc:  # a name too long, a symlink loop, no permission on a parent
+        shown = ref_s if len(ref_s) <= 120 else ref_s[:60] + "…" + ref_s[-40:]
+        raise ModelError(f"model {shown}: {exc.strerror or exc}; fix the model path") from None
     if path.is_dir():
+        if not os.path.lexists(path / "model.json"):
+            raise ModelError(f"{path}: no model.json in this directory; a bundle directory needs its manifest")
         manifest = load_manifest(path / "model.json")
         bundle = Bundle(manifest, path / manifest.param, path / manifest.bin)
         for f, digest in manifest.sha256.items():
-            if not (path / f).is_file():
+            if not os.path.lexists(path / f):
                 raise ModelError(f"{path / f}: missing from the bundle; re-copy the bundle directory")
             _check_sha(path / f, digest)
         return bundle
-    if ref_s.endswith(".param") or path.is_file():
-        if not path.is_file():
+    if ref_s.endswith(".param") or os.path.lexists(path):
+        if not os.path.lexists(path):
             raise ModelError(f"{path}: model file not found; pass a bundle directory, a .param path or one of {', '.join(known_names())}")
+        _model_file(path, "model .param")
         bin_path = path.with_suffix(".bin")
         side = path.with_suffix(".json")
-        if side.is_file():
+        if os.path.lexists(side):
             manifest = load_manifest(side)
             bundle = Bundle(manifest, path.parent / manifest.param, path.parent / manifest.bin)
             for f, digest in manifest.sha256.items():
@@ -182,10 +210,13 @@ def resolve(ref: str | os.PathLike) -> Bundle:
 def validate(bundle: Bundle) -> ParamFile:
     """Structural checks so ncnn never sees a malformed model: param parses, bin size matches, blobs exist."""
     m = bundle.manifest
-    if not bundle.bin_path.is_file():
+    if not os.path.lexists(bundle.bin_path):
         raise ModelError(f"{bundle.bin_path}: .bin weights file not found beside {bundle.param_path.name}")
     param = _read_param(bundle.param_path)
-    data = bundle.bin_path.read_bytes()
+    try:
+        data = read_regular_file(bundle.bin_path, "model .bin", MAX_BIN_BYTES)
+    except FileProblem as exc:
+        raise ModelError(str(exc)) from None
     try:
         walk_bin(param, data, str(bundle.bin_path))
     except NotImplementedError as exc:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgecam.limits import MAX_PIXELS_LIMIT
+
 
 @dataclass(frozen=True, slots=True)
 class Letterbox:
@@ -36,6 +38,8 @@ def letterbox(src_w: int, src_h: int, size: int, stride: int = 32) -> Letterbox:
     """Geometry that scales the long side to ``size`` and pads each side to a multiple of ``stride``."""
     if src_w <= 0 or src_h <= 0:
         raise ValueError(f"image has no pixels ({src_w}×{src_h})")
+    if src_w * src_h > MAX_PIXELS_LIMIT:  # the last guard before ncnn's int-sized resize (sources check the budget)
+        raise ValueError(f"image of {src_w}×{src_h} is above the {MAX_PIXELS_LIMIT}-pixel limit; downscale it")
     if size <= 0 or size % stride:
         raise ValueError(f"size must be a positive multiple of {stride}, got {size}")
     scale = size / max(src_w, src_h)

@@ -10,9 +10,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from edgecam.config.base import Bool, Float, Int, Str, base_dir, settings
 from edgecam.config.names import unique_names
 from edgecam.detectors.confidence import conf_problem, normalise_conf
+from edgecam.limits import SIZE_MAX, SIZE_MIN, THREADS_MAX, THREADS_MIN  # one place for the bounds (CLI, manifest, config)
 
-MAX_SIZE = 2048  # 2048² letterboxed input ≈ 50 MB of fp32 activations per layer: a Pi 4 with 2 GB copes
-MAX_THREADS = 64  # fixed (not the CPU count of the machine that checks the config: a config travels)
 
 
 def is_model_path(value: str, base: str | None) -> bool:
@@ -26,8 +25,8 @@ def is_model_path(value: str, base: str | None) -> bool:
 class DetectorSettings:
     path: Str = Field(default="yolov5ss", min_length=1, max_length=4096,
                       description="model reference: known name, bundle dir or .param path")
-    size: Int = Field(default=640, ge=32, le=MAX_SIZE, description="input size (long side), a multiple of 32")
-    threads: Int = Field(default=4, ge=1, le=MAX_THREADS, description="ncnn worker threads")
+    size: Int = Field(default=640, ge=SIZE_MIN, le=SIZE_MAX, description="input size (long side), a multiple of 32")
+    threads: Int = Field(default=4, ge=THREADS_MIN, le=THREADS_MAX, description="ncnn worker threads")
     conf: Float = Field(default=0.45, description="minimum score")
     iou: Float = Field(default=0.45, ge=0.0, le=1.0, description="NMS IoU threshold")
     max_detections: Int = Field(default=100, ge=1, le=10000)

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from edgecam.bundles.manifest import HeadSpec
+from edgecam.errors import ModelError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 def _logit(p: float) -> float:
     p = min(max(p, 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
+
+
+def _row_length(output: np.ndarray, head: HeadSpec, in_w: int, in_h: int) -> int:
+    """Values per anchor row (5 + classes); ModelError when the output cannot be a YOLOv5 head at this size."""
+    gh, gw = in_h // head.stride, in_w // head.stride
+    cells = len(head.anchors) * gh * gw
+    no = output.size // cells if cells else 0
+    if no < 6 or no * cells != output.size:
+        raise ModelError(
+            f"output {head.blob!r} holds {output.size} values, not {len(head.anchors)} anchors × {gh}×{gw} cells × "
+            f"(5 + classes) at input {in_w}×{in_h}; the model's head does not match its manifest — re-export the model"
+        )
+    return no
 
 
 def head_rows(output: np.ndarray, head: HeadSpec, in_w: int, in_h: int, no: int) -> np.ndarray:
@@ -58,7 +72,7 @@ def decode(
     obj_thr = _logit(conf)
     all_boxes, all_scores, all_ids = [], [], []
     for out, head in zip(outputs, heads):
-        no = out.size // (len(head.anchors) * (in_h // head.stride) * (in_w // head.stride))
+        no = _row_length(out, head, in_w, in_h)
         rows = head_rows(out, head, in_w, in_h, no)
         a_idx, cell = np.nonzero(rows[..., 4] > obj_thr)
         if a_idx.size == 0:

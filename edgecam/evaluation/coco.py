@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,9 @@ import numpy as np
 
 from edgecam.domain import Detections
 from edgecam.errors import UsageError
+from edgecam.files import FileProblem, read_text_file
+from edgecam.limits import MAX_PIXELS_DEFAULT
+from edgecam.sources.imagefile import read_image
 from edgecam.sources.images import image_files
 
 
@@ -47,6 +51,12 @@ def require_pycocotools() -> None:
 
 def list_images(dataset: Path) -> list[Path]:
     img_dir = dataset / "images"
+    try:
+        os.stat(img_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as exc:  # a name too long, a symlink loop, no permission
+        raise UsageError(f"dataset {str(dataset)[:120]}: {exc.strerror or exc}; fix the dataset path") from None
     if not img_dir.is_dir():
         raise UsageError(f"{dataset}: no images/ directory; a dataset is DATASET/images/*.jpg with DATASET/labels/*.txt")
     images = image_files(img_dir)
@@ -59,7 +69,11 @@ def read_labels(label_path: Path, width: int, height: int) -> tuple[np.ndarray, 
     """YOLO ``class cx cy w h`` (normalised) → pixel x0,y0,x1,y1 boxes and class ids."""
     if not label_path.is_file():
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int32)
-    rows = [ln.split() for ln in label_path.read_text().splitlines() if ln.strip()]
+    try:
+        text = read_text_file(label_path, "label file")
+    except FileProblem as exc:
+        raise UsageError(str(exc)) from None
+    rows = [ln.split() for ln in text.splitlines() if ln.strip()]
     if not rows:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int32)
     try:
@@ -111,18 +125,18 @@ def evaluate(
     detect: Callable[[np.ndarray], Detections],
     num_classes: int,
     progress: Callable[[Iterable], Iterable] | None = None,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
 ) -> MapResult:
     """Run ``detect`` (BGR image → Detections in image pixels) on every image and score it."""
-    import cv2
-
     images = list_images(dataset)
     truths: list[GroundTruth] = []
     preds: dict[int, Detections] = {}
     it = progress(images) if progress else images
     for image_id, path in enumerate(it, start=1):
-        img = cv2.imread(str(path))
-        if img is None:
-            raise UsageError(f"{path}: cannot read the image (corrupt or not an image)")
+        try:
+            img = read_image(path, max_pixels, "dataset image")
+        except FileProblem as exc:
+            raise UsageError(str(exc)) from None
         h, w = img.shape[:2]
         boxes, ids = read_labels(dataset / "labels" / (path.stem + ".txt"), w, h)
         truths.append(GroundTruth(image_id, path, w, h, boxes, ids))

@@ -1,6 +1,7 @@
 """Image files as a camera: a file, a directory or a glob, looped or played once (demo and tests).
 
-Frames are decoded with OpenCV (BGR). Pacing at ``fps`` is the capture thread's job: this source
+Frames are decoded with OpenCV (BGR) after the file is checked to be a regular file and its header's size
+to be within ``[camera] max_pixels``; a file that fails is skipped with one warning. Pacing at ``fps`` is the capture thread's job: this source
 is not ``live``, so the capture thread waits between reads instead of dropping frames.
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 from edgecam.domain import Frame
 from edgecam.errors import SourceError
+from edgecam.files import FileProblem
+from edgecam.sources.imagefile import read_image
 from edgecam.sources.settings import CameraSettings
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,6 @@ class ImageFolderSource:
         log.info("images source: %d file(s) from %s, loop=%s", len(files), self._settings.path, self._settings.loop)
 
     def read(self, timeout: float) -> Frame | None:
-        import cv2
-
         if not self._files:
             raise SourceError("images source read before open(); call open() first")
         for _ in range(len(self._files) + 1):
@@ -82,11 +83,12 @@ class ImageFolderSource:
                 self._next = 0
             path = self._files[self._next]
             self._next += 1
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
+            try:
+                image = read_image(path, self._settings.max_pixels, "images source:")
+            except FileProblem as exc:
                 if path not in self._bad:
                     self._bad.add(path)
-                    log.warning("images source: cannot decode %s; skipping it", path)
+                    log.warning("%s; skipping it", exc)
                 if len(self._bad) >= len(self._files):
                     raise SourceError(f"none of the files at {self._settings.path!r} is a readable image")
                 continue

@@ -13,6 +13,7 @@ import time
 
 from edgecam.domain import Frame
 from edgecam.errors import SourceError
+from edgecam.limits import pixels_problem
 from edgecam.sources.settings import CameraSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class OpenCVSource:
             ok, image = cap.read()
         if not ok or image is None:
             raise SourceError(f"{self.name}: reading a frame failed (device unplugged or stream ended)")
+        problem = pixels_problem(image.shape[1], image.shape[0], self._settings.max_pixels)
+        if problem:  # before any conversion: ncnn and OpenCV overflow on frames of 2^31 bytes
+            raise SourceError(f"{self.name}: frame {problem}; lower the stream's resolution ([camera] width/height)")
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         elif image.shape[2] == 4:

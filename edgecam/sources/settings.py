@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -28,6 +29,8 @@ class CameraSettings:
     fps: Float = Field(default=5.0, ge=0.1, le=1000.0, description="target frame rate (files may play faster than a camera)")
     stall_timeout_s: Float = Field(default=5.0, ge=0.1, le=3600.0, description="no frame for this long: reopen the source")
     open_timeout_s: Float = Field(default=20.0, ge=0.1, le=3600.0, description="opening (probing a stream, RTSP) may take this long")
+    max_pixels: Int = Field(default=MAX_PIXELS_DEFAULT, ge=MAX_PIXELS_MIN, le=MAX_PIXELS_LIMIT,
+                            description="refuse images and frames above this many pixels (image files: read from the header before decoding)")
     reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
     reconnect_max_s: Float = Field(default=30.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
 

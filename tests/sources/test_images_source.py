@@ -84,7 +84,7 @@ def test_undecodable_file_is_skipped_all_bad_is_an_error(tmp_path, caplog):
     src.open()
     got = [Path(src.read(1.0).source).name for _ in range(3)]
     assert got == ["img00.png"] * 3
-    assert sum("cannot decode" in r.message for r in caplog.records) == 1  # warned once
+    assert sum("img01.png" in r.message and "skipping" in r.message for r in caplog.records) == 1  # warned once
     (tmp_path / "img00.png").write_bytes(b"garbage too")
     with pytest.raises(SourceError, match="readable image"):
         src.read(1.0)
@@ -96,3 +96,15 @@ def test_registry_creates_the_configured_source(tmp_path):
     assert isinstance(src, ImageFolderSource)
     with pytest.raises(KeyError, match="unknown source 'nope'"):
         load_source_class("nope")
+
+
+def test_image_above_the_pixel_budget_is_skipped_with_one_warning(tmp_path, caplog):
+    colour_dir(tmp_path, 1)  # 32×24 = 768 pixels
+    big = np.zeros((40, 50, 3), np.uint8)  # 2000 pixels
+    cv2.imwrite(str(tmp_path / "img01.png"), big)
+    src = ImageFolderSource(settings(tmp_path, loop=True, max_pixels=1000))
+    src.open()
+    got = [Path(src.read(1.0).source).name for _ in range(3)]
+    assert got == ["img00.png"] * 3
+    warnings = [r.message for r in caplog.records if "img01.png" in r.message]
+    assert len(warnings) == 1 and "50×40" in warnings[0] and "max_pixels" in warnings[0]
