@@ -46,8 +46,8 @@ def import_problem(exc: BaseException) -> str:
 def stack_problem() -> str | None:
     """Why ``picamera2`` cannot be imported here, or None when it can."""
     try:
-        import libcamera  # type: ignore[import-not-found]  # noqa: F401
         import picamera2  # type: ignore[import-not-found]  # noqa: F401
+        import libcamera  # type: ignore[import-not-found]  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - every failure is reported as one line
         return import_problem(exc)
     return None
@@ -68,15 +68,16 @@ def detect_platform(compatible: str | Path = DEVICE_TREE_COMPATIBLE) -> Platform
 
 
 def configuration_problems(
-    settings: CameraSettings, platform: Platform | None = None, check_stack: bool = True
+    settings: CameraSettings, platform: Platform | Literal["auto"] | None = "auto", check_stack: bool = True
 ) -> list[str]:
     """Errors: what this Pi's camera stack would refuse (empty off a Pi, where it cannot be known).
 
-    ``platform`` defaults to the one detected here; ``check_stack`` also imports picamera2 on a Pi.
+    ``platform``: "auto" detects it here, None means not a Pi; ``check_stack`` also imports picamera2
+    on a Pi.
     """
     if settings.source != "picamera2":
         return []
-    platform = platform or detect_platform()
+    platform = detect_platform() if platform == "auto" else platform
     problems = []
     if platform == "vc4" and settings.format != "YUV420":
         problems.append(
@@ -90,11 +91,13 @@ def configuration_problems(
     return problems
 
 
-def configuration_notes(settings: CameraSettings, platform: Platform | None = None) -> list[str]:
+def configuration_notes(
+    settings: CameraSettings, platform: Platform | Literal["auto"] | None = "auto"
+) -> list[str]:
     """Warnings: valid, but not what the config says (sizes rounded) or not known to work here."""
     if settings.source != "picamera2":
         return []
-    platform = platform or detect_platform()
+    platform = detect_platform() if platform == "auto" else platform
     notes = []
     w, h = settings.lores_width, settings.lores_height
     if w % 2 or h % 2:

@@ -47,8 +47,8 @@ class CameraStack(NamedTuple):
 def _import_picamera2() -> CameraStack:
     """The camera stack, or one line naming why it cannot be imported (a usage error: exit 2)."""
     try:
+        from picamera2 import Picamera2  # type: ignore[import-not-found]  # imports libcamera itself
         import libcamera  # type: ignore[import-not-found]
-        from picamera2 import Picamera2  # type: ignore[import-not-found]
     except Exception as exc:  # ImportError, numpy ABI ValueError, a broken install...
         raise UsageError(import_problem(exc)) from exc
     return CameraStack(Picamera2=Picamera2, ColorSpace=libcamera.ColorSpace)
