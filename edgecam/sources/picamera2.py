@@ -108,6 +108,9 @@ class PiCamera2Source:
         except Exception as exc:
             _close_quietly(cam)
             raise SourceError(f"cannot start Pi camera {self._camera_num}: {_chain(exc)}") from exc
+        if not hasattr(cam, "cancel_all_and_flush"):
+            log.warning("picamera2 is older than 0.3.20: a camera that stops delivering may not be released "
+                        "until restart; update it (`sudo apt full-upgrade`)")
         self._cam = cam
 
     def _check_present(self, stack: CameraStack) -> None:
@@ -115,7 +118,11 @@ class PiCamera2Source:
         info = getattr(stack.Picamera2, "global_camera_info", None)
         if info is None:
             return
-        cameras = info()
+        try:
+            cameras = info()
+        except Exception as exc:  # noqa: BLE001 - constructing Picamera2 will report it with its cause
+            log.debug("Picamera2.global_camera_info() failed: %s", exc)
+            return
         if self._camera_num < len(cameras):
             return
         if not cameras:
@@ -123,7 +130,7 @@ class PiCamera2Source:
                 "no Pi camera found (libcamera lists none): check the ribbon cable, camera_auto_detect=1 in "
                 "/boot/firmware/config.txt, and `rpicam-hello --list-cameras`"
             )
-        listed = ", ".join(f"{c.get('Num', i)}: {c.get('Model', '?')}" for i, c in enumerate(cameras))
+        listed = ", ".join(f"{i}: {c.get('Model', '?')}" for i, c in enumerate(cameras))  # i: what path takes
         raise SourceError(
             f"Pi camera {self._camera_num} not found (cameras: {listed}); set [camera] path to one of them"
         )
