@@ -179,7 +179,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             notifier.stopping("stopping: flushing events")
         if capture.error is not None and not stop.is_set():
             log.error("camera %s failed: %s", cam.id, capture.error)
-            return 1
+            return getattr(capture.error, "exit_code", 1)  # 2 for a usage/config error
     return 0
 
 

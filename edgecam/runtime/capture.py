@@ -4,8 +4,9 @@ A supervisor thread opens a fresh source (from ``source_factory``) in a reader t
 The reader reads frames and puts each into a :class:`LatestFrameSlot`, which keeps only the newest
 (replaced, unconsumed frames are counted as dropped). When the source raises, the supervisor waits
 with capped exponential backoff and opens a new one; when no frame arrives for the stall timeout
-(a read that blocks forever included), the session is abandoned and a new one is opened — the
-process never restarts. A finite source's ``EOFError`` sets :attr:`CaptureThread.exhausted`.
+(a read that blocks forever included), the session is abandoned and a new one is opened once the
+abandoned reader has returned (never more than one reader per camera: it may still hold the device) —
+the process never restarts. A finite source's ``EOFError`` sets :attr:`CaptureThread.exhausted`.
 
 Live sources (cameras) are read as fast as they deliver and thinned to ``fps``; files are paced:
 the reader waits until the next frame is due.
@@ -189,6 +190,8 @@ class CaptureThread:
         s = self._settings
         backoff = s.reconnect_initial_s
         while not self._stop.is_set():
+            if not self._await_abandoned_reader():
+                break
             with self._cond:
                 self._gen += 1
                 gen = self._gen
@@ -204,7 +207,7 @@ class CaptureThread:
                 reader = threading.Thread(
                     target=self._read_session, args=(gen, source), name=f"edgecam-capture-read-{gen}", daemon=True
                 )
-                self._readers = [r for r in self._readers if r.is_alive()] + [reader]
+                self._readers.append(reader)
                 reader.start()
                 kind, error = self._watch(gen)
             if kind == "stop" or self._stop.is_set():
@@ -234,6 +237,27 @@ class CaptureThread:
                 break
         if self.state in ("exhausted", "failed"):
             self.slot.close()  # on stop(), the slot closes after the readers have finished
+
+    def _await_abandoned_reader(self) -> bool:
+        """At most one reader per camera: a session abandoned while blocked in open/read is abandoned
+        once, and the next session starts only after it has returned (a camera is released by the
+        reader's ``close()``; a stream that never answers would otherwise cost a thread per retry).
+        False if capture was stopped meanwhile."""
+        self._readers = [r for r in self._readers if r.is_alive()]
+        if not self._readers:
+            return True
+        reader = self._readers[-1]
+        reader.join(READ_POLL_S)  # a reader that noticed the abandonment is closing its source
+        if reader.is_alive():
+            self.state = "waiting for the abandoned reader"
+            log.warning(
+                "camera %s: the abandoned source is still blocked in open/read; reopening once it returns",
+                self._settings.id,
+            )
+            while reader.is_alive() and not self._stop.is_set():
+                reader.join(READ_POLL_S)
+        self._readers = [r for r in self._readers if r.is_alive()]
+        return not self._stop.is_set()
 
     def _watch(self, gen: int) -> tuple[str, BaseException | None]:
         """Wait until session ``gen`` ends, stalls, or capture stops."""

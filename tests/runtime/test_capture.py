@@ -220,17 +220,22 @@ def test_usage_error_is_fatal_not_retried(captures):
 
 
 # -- stall watchdog --------------------------------------------------------------------------------
-def test_source_that_blocks_is_abandoned_and_reopened(captures, caplog):
+def test_source_that_blocks_is_abandoned_once_and_reopened_when_it_returns(captures, caplog):
     caplog.set_level(logging.WARNING, logger="edgecam.runtime.capture")
     factory = Factory(stall_after=2)
     cap = CaptureThread(factory, fast(stall_timeout_s=0.2))
     captures.append(cap)
     try:
         cap.start()
-        assert wait_until(lambda: len(factory.made) >= 3 and factory.made[2].reads >= 1)
-        assert cap.reconnects >= 2
+        for n in (1, 2, 3):
+            # the hung session is abandoned once; nothing new opens while its read still blocks
+            assert wait_until(lambda: cap.state == "waiting for the abandoned reader" and cap.reconnects == n)
+            assert len(factory.made) == n and factory.made[-1].reads == 2 and not factory.made[-1].closed
+            factory.made[-1].release.set()  # the hung read returns: the source is closed, a new one opens
+            assert wait_until(lambda: len(factory.made) == n + 1 and factory.made[n].reads >= 1)
+            assert factory.made[n - 1].closed
         assert any("stalled" in r.getMessage() for r in caplog.records)
-        assert cap.last_progress > 0 and cap.captured >= 5
+        assert cap.last_progress > 0 and cap.captured >= 7
     finally:
         for s in factory.made:
             s.release.set()  # let the hung reads return so their threads end

@@ -1,185 +1,226 @@
-"""PiCamera2Source with a fake Picamera2 (only the calls used), the one part that cannot exist here."""
+"""PiCamera2Source against the fake camera stack of tests/sources/fake_picamera2.py (the Pi camera
+cannot exist here; the fake follows picamera2's and libcamera's own code where it matters)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import time
 
-import cv2
 import numpy as np
 import pytest
 
-from edgecam.errors import SourceError
+from edgecam.errors import ConfigError, SourceError, UsageError
+from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import MISSING_PICAMERA2, PiCamera2Source
 from edgecam.sources.settings import CameraSettings
+from tests.sources.fake_picamera2 import FakeCameraSystem
+from tests.sources.yuv_reference import colour_bars
 
-W, H, STRIDE = 640, 360, 704
-
-
-def pattern_image() -> np.ndarray:
-    """A smooth RGB test pattern (chroma subsampling keeps it almost exact)."""
-    y, x = np.mgrid[0:H, 0:W]
-    return np.stack([x * 255 // W, y * 255 // H, (x + y) * 255 // (W + H)], axis=-1).astype(np.uint8)
-
-
-
-
-def i420_with_stride(rgb: np.ndarray, stride: int) -> np.ndarray:
-    """The (H*3/2, stride) YUV420 buffer picamera2 returns: each plane's rows padded to the stride."""
-    h, w = rgb.shape[:2]
-    i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
-    y = np.full((h, stride), 16, np.uint8)
-    y[:, :w] = i420[:h]
-    chroma = []
-    for k in range(2):
-        plane = i420[h + k * h // 4 : h + (k + 1) * h // 4].reshape(h // 2, w // 2)
-        padded = np.full((h // 2, stride // 2), 128, np.uint8)
-        padded[:, : w // 2] = plane
-        chroma.append(padded.reshape(h // 4, stride))
-    return np.vstack([y] + chroma)
-
-
-class FakePicamera2:
-    """Implements only what PiCamera2Source calls."""
-
-    instances: list["FakePicamera2"] = []
-
-    def __init__(self, camera_num: int = 0, fail_capture_after: int | None = None) -> None:
-        self.camera_num = camera_num
-        self.calls: list[str] = []
-        self.config_args: dict = {}
-        self.captures = 0
-        self.fail_capture_after = fail_capture_after
-        FakePicamera2.instances.append(self)
-
-    def create_video_configuration(self, main, lores, controls, queue):
-        self.config_args = {"main": main, "lores": lores, "controls": controls, "queue": queue}
-        return {"main": dict(main), "lores": dict(lores), "controls": dict(controls)}
-
-    def configure(self, config):
-        self.calls.append("configure")
-        self.configured = config
-
-    def start(self):
-        self.calls.append("start")
-
-    def capture_array(self, name="main"):
-        assert name == "lores"
-        if self.fail_capture_after is not None and self.captures >= self.fail_capture_after:
-            raise RuntimeError("Camera frontend has timed out!")
-        self.captures += 1
-        lores = self.configured["lores"]
-        w, h = lores["size"]
-        rgb = pattern_image() if (w, h) == (W, H) else np.zeros((h, w, 3), np.uint8)
-        if lores["format"] == "YUV420":
-            return i420_with_stride(rgb, STRIDE)
-        if lores["format"] == "RGB888":  # libcamera RGB888 is [B, G, R] in memory, padded per row
-            padded = np.zeros((h, STRIDE, 3), np.uint8)
-            padded[:, :w] = rgb[..., ::-1]
-            return padded[:, : w + 8]
-        return rgb.copy()  # BGR888: [R, G, B]
-
-    def stop(self):
-        self.calls.append("stop")
-
-    def close(self):
-        self.calls.append("close")
+WAIT = 10.0  # a generous deadline for things that take well under a second
 
 
 def cam_settings(**kw) -> CameraSettings:
-    return CameraSettings(source="picamera2", fps=10, **kw)
+    return CameraSettings(**{"source": "picamera2", "fps": 50, **kw})
 
 
-def test_yuv420_lores_converted_to_rgb_with_stride_cropped():
-    src = PiCamera2Source(cam_settings(), camera_factory=FakePicamera2)
-    assert src.live is True
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def max_error(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+def opened(system: FakeCameraSystem, **kw) -> PiCamera2Source:
+    src = PiCamera2Source(cam_settings(**kw), stack=system.stack)
     src.open()
-    cam = FakePicamera2.instances[-1]
-    assert cam.config_args == {
-        "main": {"size": (1280, 720)},
-        "lores": {"size": (W, H), "format": "YUV420"},
-        "controls": {"FrameRate": 10.0},
-        "queue": False,
-    }
-    assert cam.calls == ["configure", "start"]
-    frame = src.read(1.0)
-    assert frame.pixel_format == "RGB" and frame.image.shape == (H, W, 3) and frame.image.flags.c_contiguous
-    # identical to converting the unpadded buffer, and close to the original picture
-    reference = cv2.cvtColor(cv2.cvtColor(pattern_image(), cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420)
-    assert np.array_equal(frame.image, reference)
-    assert np.abs(frame.image.astype(int) - pattern_image()).mean() < 3
-    assert src.read(1.0).index == 1
+    return src
+
+
+def read_frame(src: PiCamera2Source):
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        frame = src.read(0.5)
+        if frame is not None:
+            return frame
+    raise AssertionError("no frame")
+
+
+def test_default_yuv420_lores_has_the_right_colours():
+    """Main 1280x720 would make the lores Rec.709; the source asks for BT.601 and decodes it as such."""
+    system = FakeCameraSystem()
+    src = opened(system)
+    cam = system.instances[-1]
+    assert cam.camera_config["main"]["size"] == (1280, 720)
+    assert str(cam.camera_config["colour_space"]) == "SMPTE170M"
+    assert cam.camera_config["controls"] == {"FrameRate": 50.0} and cam.camera_config["queue"] is False
+    frame = read_frame(src)
+    assert frame.pixel_format == "RGB" and frame.image.shape == (360, 640, 3) and frame.image.flags.c_contiguous
+    assert max_error(frame.image, colour_bars(640, 360)) <= 2
+    assert read_frame(src).index == 1
     src.close()
+    src.close()  # safe twice
+    assert system.acquired == set() and system.instances == []
+
+
+@pytest.mark.parametrize("granted", ["Rec709", "Sycc"])
+def test_granted_colour_space_is_read_back(granted):
+    """Whatever colour space libcamera grants (here forced), the frame is decoded with its matrix and range."""
+    system = FakeCameraSystem(grant_colour_space=granted)
+    src = opened(system)
+    assert max_error(read_frame(src).image, colour_bars(640, 360)) <= 2
     src.close()
-    assert cam.calls == ["configure", "start", "stop", "close"]
+
+
+@pytest.mark.parametrize("platform", ["vc4", "pisp"])
+def test_odd_sizes_deliver_frames_at_the_granted_size(platform):
+    system = FakeCameraSystem(platform=platform)
+    src = opened(system, lores_width=641, lores_height=361, width=1281, height=721)
+    assert system.instances[-1].camera_config["main"]["size"] == (1280, 720)
+    frame = read_frame(src)
+    assert frame.image.shape == (360, 640, 3)
+    assert max_error(frame.image, colour_bars(640, 360)) <= 2
+    src.close()
+
+
+def test_size_adjusted_by_libcamera_is_used_with_its_stride():
+    """On a Pi 5 a lores far below the sensor mode is raised to the resampler's minimum (and its
+    stride is padded): the frame has the granted size, not the configured one."""
+    system = FakeCameraSystem(platform="pisp")
+    src = opened(system, lores_width=64, lores_height=64)
+    lores = system.instances[-1].stream_configuration("lores")
+    w, h = lores["size"]
+    assert (w, h) != (64, 64) and lores["stride"] > w
+    frame = read_frame(src)
+    assert frame.image.shape == (h, w, 3)
+    assert max_error(frame.image, colour_bars(w, h)) <= 2
+    src.close()
 
 
 @pytest.mark.parametrize("fmt, order", [("RGB888", "BGR"), ("BGR888", "RGB")])
 def test_pi5_rgb_formats(fmt, order):
-    src = PiCamera2Source(cam_settings(format=fmt, width=1920, height=1080, path="1"), camera_factory=FakePicamera2)
-    src.open()
-    cam = FakePicamera2.instances[-1]
-    assert cam.camera_num == 1 and cam.config_args["main"] == {"size": (1920, 1080)}
-    frame = src.read(1.0)
-    assert frame.pixel_format == order and frame.image.shape == (H, W, 3)
+    system = FakeCameraSystem(platform="pisp", cameras=2)
+    src = opened(system, format=fmt, width=1920, height=1080, path="1")
+    cam = system.instances[-1]
+    assert cam.camera_idx == 1 and cam.camera_config["main"]["size"] == (1920, 1080)
+    frame = read_frame(src)
+    assert frame.pixel_format == order and frame.image.shape == (360, 640, 3)
     rgb = frame.image if order == "RGB" else frame.image[..., ::-1]
-    assert np.array_equal(rgb, pattern_image())
+    assert np.array_equal(rgb, colour_bars(640, 360))
+    src.close()
 
 
-def test_capture_failure_is_a_source_error():
-    src = PiCamera2Source(cam_settings(), camera_factory=lambda n: FakePicamera2(n, fail_capture_after=1))
-    src.open()
-    src.read(1.0)
-    with pytest.raises(SourceError, match="capture failed: Camera frontend has timed out"):
-        src.read(1.0)
+def test_pi4_rgb888_lores_stops_capture_with_one_line():
+    system = FakeCameraSystem(platform="vc4")
+    settings = cam_settings(format="RGB888")
+    made = []
+
+    def source():
+        made.append(PiCamera2Source(settings, stack=system.stack))
+        return made[-1]
+
+    cap = CaptureThread(source, settings)
+    cap.start()
+    try:
+        assert cap.get(WAIT) is None and cap.done
+    finally:
+        cap.stop(timeout=2.0)
+    assert cap.state == "failed" and isinstance(cap.error, ConfigError) and len(made) == 1  # not retried
+    message = str(cap.error)
+    assert "\n" not in message and "lores stream must be YUV" in message and 'set format = "YUV420"' in message
+    assert system.acquired == set()  # the camera was released
 
 
-def test_camera_open_failure_names_the_camera():
-    def no_camera(num):
-        raise IndexError("list index out of range")
+def test_missing_camera_is_named_without_constructing_picamera2():
+    system = FakeCameraSystem(cameras=1)
+    fds = fd_count()
+    with pytest.raises(SourceError, match=r"Pi camera 1 not found \(cameras: 0: imx708\); set \[camera\] path"):
+        opened(system, path="1")
+    with pytest.raises(SourceError, match=r"no Pi camera found .*rpicam-hello --list-cameras"):
+        opened(FakeCameraSystem(cameras=0))
+    assert fd_count() == fds
 
-    with pytest.raises(SourceError, match=r"cannot open Pi camera 0: .*rpicam-hello --list-cameras"):
-        PiCamera2Source(cam_settings(), camera_factory=no_camera).open()
+
+def test_fake_raises_the_real_exception_types():
+    """What picamera2 itself raises (no edgecam code involved): IndexError for a missing camera,
+    RuntimeError from libcamera's EBUSY wrapped by __init__ for a busy one."""
+    system = FakeCameraSystem(cameras=1)
+    with pytest.raises(IndexError):
+        system.stack.Picamera2(1)
+    holder = system.stack.Picamera2(0)
+    with pytest.raises(RuntimeError, match=r"Camera __init__ sequence did not complete\.") as info:
+        system.stack.Picamera2(0)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert str(info.value.__cause__) == "Failed to acquire camera: Device or resource busy"
+    holder.close()
 
 
-def test_configure_failure_closes_the_camera():
-    class BadConfig(FakePicamera2):
-        def configure(self, config):
-            raise RuntimeError("lores stream must be YUV420 on this Pi")
+def test_busy_camera_keeps_the_cause_and_leaks_no_fd():
+    system = FakeCameraSystem()
+    holder = system.stack.Picamera2(0)  # another process has the camera
+    fds = fd_count()
+    for _ in range(20):
+        with pytest.raises(SourceError) as info:
+            opened(system)
+        message = str(info.value)
+        assert "Camera __init__ sequence did not complete." in message
+        assert "Failed to acquire camera: Device or resource busy" in message
+        assert "another process holds the camera" in message and "\n" not in message
+    assert len(system.failed_inits) == 20 and fd_count() == fds  # picamera2's leaked pipe is closed
+    holder.close()
+    src = opened(system)  # released: it opens
+    assert read_frame(src) is not None
+    src.close()
 
-    src = PiCamera2Source(cam_settings(format="RGB888"), camera_factory=BadConfig)
-    with pytest.raises(SourceError, match="cannot start Pi camera 0: lores stream must be YUV420"):
-        src.open()
-    assert FakePicamera2.instances[-1].calls == ["stop", "close"]
+
+def test_capture_waits_at_most_the_read_timeout_and_close_releases_a_hung_capture():
+    system = FakeCameraSystem()
+    src = opened(system)
+    assert read_frame(src) is not None
+    system.frontend_timeout()  # no frame ever again from this session, and no exception
+    assert src.read(0.05) is None and src.read(0.05) is None
+    fds = fd_count()
+    src.close()  # cancel_all_and_flush, stop, close: the camera is free again
+    assert system.acquired == set() and fd_count() == fds - 2  # its notify pipe is closed
+    system.reconnect_sensor()
+    again = opened(system)
+    assert read_frame(again) is not None
+    again.close()
+
+
+class _ImportProbe:
+    """A real ``picamera2`` package on sys.path whose import fails the way a broken install does."""
+
+    def __init__(self, tmp_path, monkeypatch, body: str):
+        for name, text in (("libcamera", "class ColorSpace: pass\n"), ("picamera2", body)):
+            pkg = tmp_path / name
+            pkg.mkdir()
+            (pkg / "__init__.py").write_text(text)
+            monkeypatch.delitem(__import__("sys").modules, name, raising=False)
+        monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_numpy_abi_mismatch_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    _ImportProbe(tmp_path, monkeypatch, 'raise ValueError("numpy.dtype size changed, may indicate binary '
+                                        'incompatibility. Expected 96 from C header, got 88 from PyObject")\n')
+    with pytest.raises(UsageError) as info:
+        PiCamera2Source(cam_settings()).open()
+    message = str(info.value)
+    assert message.startswith("pip installed a numpy the Raspberry Pi camera stack was not built for; "
+                              "reinstall with the system numpy")
+    assert "ValueError: numpy.dtype size changed" in message and "\n" not in message
+
+
+def test_other_import_failure_names_the_exception(tmp_path, monkeypatch):
+    _ImportProbe(tmp_path, monkeypatch, 'raise OSError("libcamera.so.0.5: cannot open shared object file")\n')
+    with pytest.raises(UsageError, match=r"picamera2\) cannot be imported: OSError: libcamera\.so\.0\.5"):
+        PiCamera2Source(cam_settings()).open()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here")
 def test_missing_picamera2_gives_the_install_hint():
-    with pytest.raises(SourceError) as info:
+    with pytest.raises(UsageError) as info:
         PiCamera2Source(cam_settings()).open()
     assert str(info.value).startswith(MISSING_PICAMERA2)
     assert "sudo apt install python3-picamera2" in str(info.value) and "--system-site-packages" in str(info.value)
-
-
-def test_camera_that_times_out_is_reopened_by_the_capture_thread():
-    from edgecam.runtime.capture import CaptureThread
-
-    settings = CameraSettings(source="picamera2", fps=50, reconnect_initial_s=0.01, reconnect_max_s=0.02)
-    cams: list[FakePicamera2] = []
-
-    def camera(num):
-        cams.append(FakePicamera2(num, fail_capture_after=2))
-        return cams[-1]
-
-    cap = CaptureThread(lambda: PiCamera2Source(settings, camera_factory=camera), settings)
-    cap.start()
-    try:
-        frames = []
-        while len(frames) < 5:
-            f = cap.get(10.0)
-            assert f is not None, cap.stats()
-            frames.append(f)
-    finally:
-        cap.stop(timeout=2.0)
-    assert cap.reconnects >= 2 and len(cams) >= 3
-    assert all(c.calls[-2:] == ["stop", "close"] for c in cams)  # every failed camera was released
-    assert all(f.pixel_format == "RGB" and f.image.shape == (H, W, 3) for f in frames)
