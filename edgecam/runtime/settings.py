@@ -31,10 +31,18 @@ class ThermalSettings:
     )
     sysfs_root: str = field(default="/sys", metadata={"help": "root of the sysfs tree (tests point it at a fake tree)"})
     warmup_min_runs: int = field(default=3, metadata={"min": 1, "max": 1000, "help": "warm-up inferences at least"})
-    warmup_max_runs: int = field(default=20, metadata={"min": 1, "max": 1000, "help": "warm-up inferences at most"})
+    warmup_max_runs: int = field(default=100, metadata={"min": 1, "max": 1000, "help": "warm-up inferences at most"})
     warmup_tolerance: float = field(
         default=0.10,
         metadata={"min": 0.0, "max": 10.0, "help": "warm-up ends when the last 3 latencies are within this fraction"},
+    )
+    warmup_flat_c_per_run: float = field(
+        default=0.1,
+        metadata={"min": 0.0, "max": 10.0,
+                  "help": "... and the SoC temperature rose at most this much per run over the last 5 runs (°C)"},
+    )
+    warmup_max_s: float = field(
+        default=30.0, metadata={"min": 1.0, "max": 3600.0, "help": "warm-up ends after this many seconds at most"}
     )
 
     def validate(self) -> None:
