@@ -144,6 +144,7 @@ def test_report_quick_writes_bench_json_and_md(tmp_path):
     assert all(r["median_ms"] > 0 and r["fps"] > 0 for r in data["raw"])
     stage = data["stages"][0]
     assert {"preprocess_ms", "forward_ms", "decode+nms_ms", "detect_ms", "detect_vs_forward_pct"} <= set(stage)
+    assert {p["source"] for p in data["pipeline"]} == {"jpeg", "yuv420"}
     pipe = data["pipeline"][0]
     assert pipe["pipeline_fps"] > 0 and pipe["raw_fps"] > 0
     assert pipe["ratio"] == pytest.approx(pipe["pipeline_fps"] / pipe["raw_fps"], rel=1e-6)
