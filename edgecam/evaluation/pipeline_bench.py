@@ -9,6 +9,11 @@ A file source is played *losslessly* here: the capture thread reads one frame ah
 pipeline to take it.  Otherwise a looped file at an unbounded frame rate would decode frames only to
 throw them away, and the bench would measure that waste instead of the data path.
 
+``yuv420:IMAGES`` replays the images as the Pi camera delivers frames (``evaluation/yuv_replay.py``):
+YUV420 buffers at the lores size, converted by the picamera2 source's own conversion in the pipeline,
+only for the frames it takes.  Plain IMAGES decode a JPEG per frame in the capture thread, as a USB
+MJPEG camera does.  Every stage's mean wall and CPU time per frame is reported (``stage_ms``).
+
 Noise on a shared machine hits both sides: raw blocks (``forward()`` over the same frames,
 preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
 are compared.  Pipeline fps is steady-state throughput: frames published per second between the
