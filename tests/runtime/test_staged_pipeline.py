@@ -264,3 +264,25 @@ def test_overlap_only_when_the_network_leaves_a_core_free(detector):
     frames = Frames([])
     assert Pipeline("c", frames.next, frames.exhausted, Det(cores), None, [], Controls()).overlap is False
     assert Pipeline("c", frames.next, frames.exhausted, Det(cores), None, [], Controls(), overlap=True).overlap is True
+
+
+def test_overlapped_stages_hand_the_gil_over_quickly_and_restore_the_interval(detector, horse):
+    import sys
+
+    from edgecam.runtime.stages import SWITCH_INTERVAL_S
+
+    seen = []
+
+    class Probe(Recorder):
+        def publish(self, update) -> None:
+            seen.append(sys.getswitchinterval())
+            super().publish(update)
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL_S
+    assert run_bounded(make_pipeline(detector, Frames([horse] * 2), Probe(), overlap=True)) is None
+    assert seen and seen[0] == SWITCH_INTERVAL_S
+    assert sys.getswitchinterval() == before
+    seen.clear()
+    assert run_bounded(make_pipeline(detector, Frames([horse] * 2), Probe(), overlap=False)) is None
+    assert seen and set(seen) == {before}  # in turn: nothing to hand over to
