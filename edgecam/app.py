@@ -30,15 +30,18 @@ def build_detector(settings: Settings):
     return load_detector_class(settings.model.backend).from_settings(settings.model)
 
 
-def warm_up_detector(detector, settings: Settings) -> list[float]:
-    """Thermal-aware warm-up: at least 3 inferences, until latency settles (or a cap)."""
-    from edgecam.runtime.thermal import warm_up
+def warm_up_detector(detector, settings: Settings):
+    """Thermal-aware warm-up (``runtime/warmup.py``): until latency and SoC temperature settle, or a cap."""
+    from edgecam.runtime.thermal import ThermalReader
+    from edgecam.runtime.warmup import warm_up
 
     w, h = settings.camera.frame_size_hint()
     image = np.full((h, w, 3), 114, np.uint8)
     t = settings.thermal
-    return warm_up(lambda: detector.detect(image, "RGB").inference_ms,
-                   t.warmup_min_runs, t.warmup_max_runs, t.warmup_tolerance)
+    reader = ThermalReader(t.sysfs_root)
+    return warm_up(lambda: detector.detect(image, "RGB").inference_ms, lambda: reader.read().temperature_c,
+                   min_runs=t.warmup_min_runs, max_runs=t.warmup_max_runs, tolerance=t.warmup_tolerance,
+                   max_s=t.warmup_max_s, flat_c_per_run=t.warmup_flat_c_per_run)
 
 
 # Home Assistant entities announced from the start when the config names no labels; any other
@@ -128,9 +131,11 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         t0 = time.monotonic()
         detector = build_detector(settings)
         stack.callback(detector.close)
-        latencies = warm_up_detector(detector, settings)
-        log.info("model %s loaded and warmed up in %.1f s (%d runs, last %.1f ms)",
-                 detector.name, time.monotonic() - t0, len(latencies), latencies[-1])
+        notifier.status("warming up")
+        warm = warm_up_detector(detector, settings)
+        log.info("model %s loaded and warmed up in %.1f s; %s", detector.name, time.monotonic() - t0, warm.summary())
+        status_text[0] = warm.summary()
+        notifier.status(status_text[0])
 
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
@@ -144,10 +149,12 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         stack.callback(capture.stop)
 
         thermal = ThermalGovernor(settings.thermal, base_fps=cam.fps) if settings.thermal.enabled else None
+        if thermal is not None:  # already at the soft limit after the warm-up: start throttled
+            capture.set_fps(thermal.prime(warm.end_c, time.monotonic()))
         motion = MotionGate(settings.motion) if settings.motion.enabled else None
         health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
         health.register("inference", 20.0)
-        ready = ["running: {} at {}, camera {}".format(detector.name, settings.model.size, cam.id)]
+        ready = ["running: {} at {}, camera {}; {}".format(detector.name, settings.model.size, cam.id, warm.summary())]
 
         def on_first_frame() -> None:  # READY=1 once the model is warm and the camera delivers
             notifier.ready(ready[0])
@@ -156,7 +163,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         pipeline = Pipeline(
             cam.id, capture.get, lambda: capture.done, detector, tracker, publishers, controls,
             motion=motion, thermal=thermal, set_fps=capture.set_fps, health=health,
-            extra_stats=lambda: {**capture.stats(), **_publisher_stats(publishers)},
+            extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
             on_first_frame=on_first_frame,
         )

@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
-    p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
+    p.add_argument("--lores", type=_lores, default=(640, 360), metavar="WxH",
+                   help="frame size of a --pipeline yuv420: source (default 640x360, the picamera2 lores default)")
+    p.add_argument("--stride", type=_positive_int, default=None,
+                   help="row stride of the yuv420: buffers, >= width, even (default: the width; picamera2 pads rows)")
+        p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
 
     p = sub.add_parser("run", help="run the daemon")
     p.add_argument("--config", type=Path, required=True)
@@ -238,7 +242,18 @@ def cmd_check(args) -> int:
 COMMANDS = {"detect": cmd_detect, "eval": cmd_eval, "bench": cmd_bench, "run": cmd_run, "check": cmd_check}
 
 
+def _lores(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit() and 32 <= int(w) <= 4096 and 32 <= int(h) <= 4096
+            and int(w) % 2 == 0 and int(h) % 2 == 0):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, even numbers from 32 to 4096, e.g. 640x360, got {text!r}")
+    return int(w), int(h)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from edgecam.runtime.openmp import configure_openmp
+
+    configure_openmp()  # before anything loads ncnn
     args = build_parser().parse_args(argv)
     if args.command != "run":
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

@@ -7,7 +7,7 @@ never one Python object per box on the hot path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -31,6 +31,29 @@ class Frame:
     @property
     def height(self) -> int:
         return int(self.image.shape[0])
+
+    def develop(self) -> "Frame":
+        """The frame itself (see :class:`RawFrame`)."""
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """A frame as the camera delivered it (e.g. a YUV420 buffer), not yet converted to RGB/BGR.
+
+    A source may hand this over instead of a :class:`Frame`: the capture thread then only keeps
+    the buffer, and the pipeline calls :meth:`develop` for the frames it actually takes, in its
+    own thread between forward passes — frames replaced in the slot are never converted."""
+
+    buffer: np.ndarray
+    convert: Callable[[np.ndarray], np.ndarray]  # buffer → H×W×3 uint8 in ``pixel_format`` order
+    index: int
+    timestamp: float
+    pixel_format: PixelFormat = "RGB"
+    source: str = ""
+
+    def develop(self) -> Frame:
+        return Frame(self.convert(self.buffer), self.index, self.timestamp, self.pixel_format, self.source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,12 +125,14 @@ def pipeline(sizes, threads_list, frames: int, rounds: int) -> list[dict]:
     from edgecam.evaluation.pipeline_bench import measure_pipeline
 
     rows = []
-    for size in sizes:
-        for threads in threads_list:
-            r = measure_pipeline(str(SHARED / "images"), size=size, threads=threads, frames=frames, rounds=rounds,
-                                 progress=lambda t: log(f"  {t}"))
-            log(f"pipeline size={size} threads={threads}: {r.line()}")
-            rows.append({k: v for k, v in r.to_json().items() if k != "source"})
+    for source in ("jpeg", "yuv420"):  # decoded JPEG files, and Pi-camera-like YUV420 buffers
+        spec = str(SHARED / "images") if source == "jpeg" else f"yuv420:{SHARED / 'images'}"
+        for size in sizes:
+            for threads in threads_list:
+                r = measure_pipeline(spec, size=size, threads=threads, frames=frames, rounds=rounds,
+                                     progress=lambda t: log(f"  {t}"))
+                log(f"pipeline {source} size={size} threads={threads}: {r.line()}")
+                rows.append({**{k: v for k, v in r.to_json().items() if k != "source"}, "source": source})
     return rows
 
 
@@ -208,7 +210,8 @@ def machine() -> dict:
                   if ln.startswith(("model name", "Model"))), platform.machine())
     return {"cpu": model, "cores": os.cpu_count(), "arch": platform.machine(), "python": platform.python_version(),
             "ncnn": getattr(ncnn, "__version__", "?"), "loadavg_start": os.getloadavg()[0],
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "default")}
 
 
 def to_markdown(r: dict) -> str:
@@ -231,10 +234,11 @@ def to_markdown(r: dict) -> str:
     for s in r["stages"]:
         out.append(f"| {s['size']} | {s['threads']} | {s['preprocess_ms']:.2f} | {s['forward_ms']:.2f} | "
                    f"{s['decode+nms_ms']:.2f} | {s['detect_ms']:.2f} | {s['detect_vs_forward_pct']:+.1f} % |")
-    out += ["", "## Pipeline ratio (`edgecam bench --pipeline ../shared/images`, real mosquitto)", "",
-            "| model | size | threads | raw fps | pipeline fps | ratio |", "|---|---|---|---|---|---|"]
+    out += ["", "## Pipeline ratio (`edgecam bench --pipeline [yuv420:]../shared/images`, real mosquitto)", "",
+            "| source | model | size | threads | raw fps | pipeline fps | ratio |", "|---|---|---|---|---|---|---|"]
     for p in r["pipeline"]:
-        out.append(f"| {p['model']} | {p['size']} | {p['threads']} | {p['raw_fps']:.1f} | {p['pipeline_fps']:.1f} | {p['ratio']:.3f} |")
+        out.append(f"| {p.get('source', 'jpeg')} | {p['model']} | {p['size']} | {p['threads']} | {p['raw_fps']:.1f} | "
+                   f"{p['pipeline_fps']:.1f} | {p['ratio']:.3f} |")
     d = r["daemon"]
     fmt = lambda v: f"{v * 1e3:.1f} ms" if v is not None else "n/a"  # noqa: E731
     out += ["", "## Daemon (`edgecam run`, real mosquitto)", "",
@@ -257,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "build" / "bench")
     p.add_argument("--quick", action="store_true", help="a small subset with few loops (tests, smoke checks)")
     args = p.parse_args(argv)
+    from edgecam.runtime.openmp import configure_openmp
+
+    configure_openmp()  # as the daemon and `edgecam bench` do, before ncnn loads
     q = args.quick
     t0 = time.monotonic()
     report: dict = {"quick": q, "machine": machine()}
@@ -265,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     log("stages ...")
     report["stages"] = stages((320,) if q else (320, 640), 1, 2 if q else 10, 2 if q else 3)
     log("pipeline ratio ...")
-    report["pipeline"] = pipeline((320,) if q else (320, 640), (1,) if q else (1, 2), 12 if q else 40, 1 if q else 3)
+    cores = len(os.sched_getaffinity(0))  # threads = cores and cores - 1
+    report["pipeline"] = pipeline((320,) if q else (320, 640), (1,) if q else sorted({max(1, cores - 1), cores}),
+                                  12 if q else 40, 1 if q else 3)
     log("daemon runs ...")
     report["daemon"] = daemon(q)
     report["systemd_exposure"] = systemd_exposure()

@@ -9,6 +9,11 @@ A file source is played *losslessly* here: the capture thread reads one frame ah
 pipeline to take it.  Otherwise a looped file at an unbounded frame rate would decode frames only to
 throw them away, and the bench would measure that waste instead of the data path.
 
+``yuv420:IMAGES`` replays the images as the Pi camera delivers frames (``evaluation/yuv_replay.py``):
+YUV420 buffers at the lores size, converted by the picamera2 source's own conversion in the pipeline,
+only for the frames it takes.  Plain IMAGES decode a JPEG per frame in the capture thread, as a USB
+MJPEG camera does.  Every stage's mean wall and CPU time per frame is reported (``stage_ms``).
+
 Noise on a shared machine hits both sides: raw blocks (``forward()`` over the same frames,
 preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
 are compared.  Pipeline fps is steady-state throughput: frames published per second between the
@@ -49,7 +54,8 @@ class PipelineBenchResult:
     rounds_raw_fps: tuple[float, ...] = ()
     raw_forward_ms: float = 0.0  # mean over all raw samples
     published: int = 0  # MQTT messages the publisher handed to the broker
-    stage_ms: dict = field(default_factory=dict)  # mean per-frame time of each pipeline stage
+    stage_ms: dict = field(default_factory=dict)  # {stage: {n, wall_ms, cpu_ms}} mean per call, all blocks
+    overlap: bool = False  # stages overlapped in three threads (else run in turn)
 
     def line(self) -> str:
         return f"pipeline_fps={self.pipeline_fps:.2f} raw_fps={self.raw_fps:.2f} ratio={self.ratio:.3f}"
@@ -59,7 +65,8 @@ class PipelineBenchResult:
 
 
 def parse_source(spec: str) -> tuple[str, str]:
-    """``(camera.source, camera.path)`` for SOURCE: ``opencv:DEV``, a video file, or images (dir/glob/file)."""
+    """``(kind, path)`` for SOURCE: ``yuv420:IMAGES``, ``opencv:DEV``, a video file, or images (dir/glob/file)."""
+    from edgecam.evaluation.yuv_replay import PREFIX
     from edgecam.sources.images import list_images
 
     if spec.startswith("opencv:"):
@@ -71,9 +78,27 @@ def parse_source(spec: str) -> tuple[str, str]:
         if not Path(spec).is_file():
             raise UsageError(f"--pipeline {spec}: video file not found; give an existing file, an image dir/glob or opencv:DEV")
         return "opencv", spec
-    if not list_images(spec):
-        raise UsageError(f"--pipeline {spec}: names no images, video file or opencv: device; give e.g. a directory of photos or yuv420:DIR")
-    return "images", spec
+    kind, path = ("yuv420", spec.removeprefix(PREFIX)) if spec.startswith(PREFIX) else ("images", spec)
+    if not list_images(path):
+        raise UsageError(f"--pipeline {spec}: names no images, video file or opencv: device; give e.g. "
+                         "a directory of photos or yuv420:DIR")
+    return kind, path
+
+
+def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | None):
+    """A function making a fresh source for the bench: the camera's plugin, or the YUV420 replay."""
+    from edgecam.sources.base import load_source_class
+
+    if kind == "yuv420":
+        if stride is not None and (stride < lores[0] or stride % 2):
+            raise UsageError(f"--stride {stride}: must be even and at least the width {lores[0]}, e.g. {lores[0] + 64}")
+        from edgecam.evaluation.yuv_replay import Yuv420ReplaySource
+        from edgecam.sources.images import list_images
+
+        files = list_images(settings.camera.path)
+        return lambda: Yuv420ReplaySource(files, lores[0], lores[1], stride)
+    cls = load_source_class(kind)
+    return lambda: cls(settings.camera, base_dir=Path.cwd())
 
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
@@ -86,7 +111,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.sources.settings import CameraSettings
 
     return Settings(
-        camera=CameraSettings(id="bench", source=source, path=path, fps=UNPACED_FPS, loop=True),
+        camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS, loop=True),
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -122,7 +147,6 @@ class FrameTimes:
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.stage_sums = {"preprocess_ms": 0.0, "forward_ms": 0.0, "postprocess_ms": 0.0}
         self.inferred = 0
 
     def start(self) -> None:
@@ -132,12 +156,7 @@ class FrameTimes:
         if update.frame.index < 0:  # the shutdown update
             return
         self.times.append(time.perf_counter())
-        inf = update.inference
-        if inf is not None:
-            self.inferred += 1
-            self.stage_sums["preprocess_ms"] += inf.preprocess_ms
-            self.stage_sums["forward_ms"] += inf.inference_ms
-            self.stage_sums["postprocess_ms"] += inf.postprocess_ms
+        self.inferred += update.inference is not None
 
     def publish_stats(self, stats) -> None:
         pass
@@ -150,9 +169,9 @@ class FrameTimes:
         return (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
 
 
-def _sample_mats(detector, source_cls, settings, count: int) -> list:
+def _sample_mats(detector, make_source, settings, count: int) -> list:
     """Up to ``count`` frames of the source, preprocessed once, for the raw blocks."""
-    src = source_cls(settings.camera, base_dir=Path.cwd())
+    src = make_source()
     src.open()
     mats = []
     try:
@@ -163,6 +182,7 @@ def _sample_mats(detector, source_cls, settings, count: int) -> list:
             except EOFError:
                 break
             if frame is not None:
+                frame = frame.develop()
                 mats.append(detector.preprocess(frame.image, frame.pixel_format)[0])
     finally:
         src.close()
@@ -183,14 +203,15 @@ def _raw_block(detector, mats: list, n: int) -> list[float]:
 def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None = None, threads: int = 4,
                      frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
                      conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
-                     progress=None) -> PipelineBenchResult:
+                     progress=None, lores: tuple[int, int] = (640, 360), stride: int | None = None,
+                     overlap: bool | None = None) -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
     from edgecam.runtime.controls import Controls
     from edgecam.runtime.pipeline import Pipeline
-    from edgecam.sources.base import load_source_class
+    from edgecam.runtime.stats import StageTimes
 
     kind, path = parse_source(source_spec)
     size = size or resolve(model).manifest.input_size
@@ -219,28 +240,32 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         if not mqtt.wait_connected(10.0):
             raise UsageError(f"MQTT broker {broker[0]}:{broker[1]} did not accept a connection within 10 s; "
                              "check --broker or that mosquitto runs")
-        source_cls = load_source_class(kind)
-        mats = _sample_mats(detector, source_cls, settings, min(frames, 16))
-        capture = CaptureThread(lambda: LosslessSource(source_cls(settings.camera, base_dir=Path.cwd())),
-                                settings.camera)
+        make_source = source_factory(kind, settings, lores, stride)
+        mats = _sample_mats(detector, make_source, settings, min(frames, 16))
+        capture = CaptureThread(lambda: LosslessSource(make_source()), settings.camera)
         capture.start()
         stack.callback(capture.stop)
 
+        times = StageTimes()
+        modes: list[bool] = []
+
         def pipeline_block() -> FrameTimes:
             clock = FrameTimes()
-            Pipeline(settings.camera.id, capture.get, lambda: capture.done, detector, tracker,
-                     [*publishers, clock], controls, stats_interval_s=settings.output.stats_interval_s,
-                     max_frames=frames).run()
+            pipe = Pipeline(settings.camera.id, capture.get, lambda: capture.done, detector, tracker,
+                            [*publishers, clock], controls, stats_interval_s=settings.output.stats_interval_s,
+                            max_frames=frames, overlap=overlap)
+            pipe.times = times
+            modes.append(pipe.overlap)
+            pipe.run()
             if capture.error is not None:
                 raise UsageError(f"--pipeline {source_spec}: {capture.error}")
             return clock
 
         pipeline_block()  # warm the path (threads, caches, broker connection) once, untimed
+        times.reset()
         raw_fps: list[float] = []
         pipe_fps: list[float] = []
         raw_all: list[float] = []
-        stage = {"preprocess_ms": 0.0, "forward_ms": 0.0, "postprocess_ms": 0.0}
-        inferred = 0
         for r in range(rounds + 1):
             samples = _raw_block(detector, mats, frames)
             raw_all += samples
@@ -249,9 +274,6 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                 break
             clock = pipeline_block()
             pipe_fps.append(clock.fps())
-            inferred += clock.inferred
-            for k, v in clock.stage_sums.items():
-                stage[k] += v
             say(f"round {r + 1}/{rounds}: raw_fps={raw_fps[-1]:.2f} pipeline_fps={pipe_fps[-1]:.2f} "
                 f"({len(clock.times)} frames)")
         published = mqtt.stats().get("published", 0)
@@ -261,7 +283,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
         rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
         raw_forward_ms=statistics.fmean(raw_all), published=published,
-        stage_ms={k: round(v / max(1, inferred), 3) for k, v in stage.items()},
+        stage_ms=times.summary(), overlap=modes[-1],
     )
 
 
@@ -279,10 +301,12 @@ def run_pipeline_bench(args) -> int:
         args.pipeline, model=args.model, size=args.size, threads=args.threads, frames=args.frames,
         rounds=args.rounds, broker=broker, conf=args.conf, iou=args.iou, fp16=not args.no_fp16,
         powersave=args.powersave, progress=lambda text: print(text, flush=True),
+        lores=args.lores, stride=args.stride,
     )
-    stages = "  ".join(f"{k}={v:.2f}" for k, v in result.stage_ms.items())
-    print(f"{result.model} size={result.size} threads={result.threads}: raw forward avg {result.raw_forward_ms:.2f} ms; "
-          f"pipeline per frame {stages}; mqtt published {result.published}", flush=True)
+    stages = "  ".join(f"{k}={v['wall_ms']:.2f}/{v['cpu_ms']:.2f}" for k, v in result.stage_ms.items())
+    print(f"{result.model} size={result.size} threads={result.threads} "
+          f"stages {'overlapped' if result.overlap else 'in turn'}: raw forward avg {result.raw_forward_ms:.2f} ms; "
+          f"per frame wall/cpu ms {stages}; mqtt published {result.published}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_json(), indent=2))

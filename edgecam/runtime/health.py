@@ -5,8 +5,9 @@ it produces output.  The capture thread stamps per frame read (and per ``read()`
 nothing because the camera is legitimately slow is *not* progress — a camera that stops delivering
 frames must go stale).  The inference thread stamps per frame it handles, including frames it
 *decides to skip* (motion gating, detection switched off, thermal throttling), so an idle-but-alive
-detector stays fresh.  Publishers stamp per message handed to the transport, or per idle tick of
-their loop.
+detector stays fresh.  The daemon registers exactly these two stages, ``capture`` and ``inference``;
+publishing happens in the inference stage, and the MQTT link's own thread is not watched (it
+reconnects by itself and spools events while the broker is away).
 
 A stage registered with ``idle_ok=True`` is never reported stalled before its first stamp (e.g. a
 publisher that has had nothing to send yet); once it has stamped it is held to ``max_age_s`` like

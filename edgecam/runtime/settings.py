@@ -21,9 +21,12 @@ class ThermalSettings:
     sysfs_root: ConfigPath = Field(default="/sys", min_length=1, max_length=4096,
                             description="root of the sysfs tree (tests point it at a fake tree)")
     warmup_min_runs: Int = Field(default=3, ge=1, le=1000, description="warm-up inferences at least")
-    warmup_max_runs: Int = Field(default=20, ge=1, le=1000, description="warm-up inferences at most")
+    warmup_max_runs: Int = Field(default=100, ge=1, le=1000, description="warm-up inferences at most")
     warmup_tolerance: Float = Field(default=0.10, ge=0.0, le=10.0,
                                     description="warm-up ends when the last 3 latencies are within this fraction")
+    warmup_flat_c_per_run: Float = Field(default=0.1, ge=0.0, le=10.0,
+                                         description="... and the SoC temperature rose at most this much per run over the last 5 runs (°C)")
+    warmup_max_s: Float = Field(default=30.0, ge=1.0, le=3600.0, description="warm-up ends after this many seconds at most")
 
     @model_validator(mode="after")
     def _order(self) -> "ThermalSettings":

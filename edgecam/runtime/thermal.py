@@ -3,7 +3,8 @@
 * :class:`ThermalReader` reads ``class/thermal/thermal_zone*/temp`` of the ``cpu-thermal`` zone
   (else the first zone), the firmware's ``get_throttled`` node (found by a bounded glob under
   ``devices/platform``) and the ``rpi_volt`` hwmon ``in0_lcrit_alarm``, below a configurable root.
-* :func:`warm_up` runs inferences until latency settles, before the daemon declares itself ready.
+* The warm-up before the daemon declares itself ready is :mod:`edgecam.runtime.warmup`; its end
+  temperature primes the governor (:meth:`ThermalGovernor.prime`).
 * :class:`ThermalGovernor` holds the SoC below a soft limit by stretching the frame interval
   stepwise (``× step_factor`` every ``step_s`` while at/above the limit, never below ``min_fps``)
   and restores it one step per ``step_s`` once the SoC is below ``soft_limit_c - hysteresis_c``.
@@ -16,7 +17,6 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from edgecam.runtime.settings import ThermalSettings
 
@@ -139,25 +139,6 @@ class ThermalReader:
         return ThermalReading(temperature, throttled, undervoltage, flags)
 
 
-def warm_up(
-    infer: Callable[[], float], min_runs: int = 3, max_runs: int = 20, tolerance: float = 0.10
-) -> list[float]:
-    """Call ``infer()`` (returns latency in ms) until the last 3 latencies are within ``tolerance``
-    of each other (max <= min × (1 + tolerance)) and at least ``min_runs`` ran, or ``max_runs`` ran."""
-    if min_runs < 1 or max_runs < min_runs:
-        raise ValueError(f"warm-up needs 1 <= min_runs <= max_runs, got {min_runs} and {max_runs}")
-    latencies: list[float] = []
-    while len(latencies) < max_runs:
-        latencies.append(float(infer()))
-        if len(latencies) >= max(min_runs, 3):
-            last = latencies[-3:]
-            if max(last) <= min(last) * (1.0 + tolerance):
-                log.info("warm-up settled after %d inferences (last %.1f ms)", len(latencies), latencies[-1])
-                return latencies
-    log.info("warm-up stopped at the cap of %d inferences (last %.1f ms, not settled)", len(latencies), latencies[-1])
-    return latencies
-
-
 class ThermalGovernor:
     """Target frame rate under thermal control; call :meth:`update` once per frame (cheap)."""
 
@@ -191,6 +172,17 @@ class ThermalGovernor:
     @property
     def interval_s(self) -> float:
         return 1.0 / self.target_fps
+
+    def prime(self, temperature_c: float | None, now: float) -> float:
+        """Start throttled (one step down) when the SoC is already at/above the soft limit, e.g. after
+        the warm-up; the next step comes ``step_s`` later.  Returns the target fps."""
+        s = self.settings
+        if s.enabled and temperature_c is not None and temperature_c >= s.soft_limit_c and self.max_level > 0:
+            self.level = max(self.level, 1)
+            self._last_step = now
+            log.warning("SoC at %.1f °C at start (soft limit %.1f °C): starting at %.2f fps",
+                        temperature_c, s.soft_limit_c, self.target_fps)
+        return self.target_fps
 
     def update(self, now: float) -> float:
         """Poll sysfs (at most every ``poll_s``), step the level if due, return the target fps."""

@@ -27,16 +27,17 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
 from edgecam.domain import Detections, Event, TrackView
-from edgecam.tracking.matching import greedy_match, iou_matrix, iou_pairs
+from edgecam.tracking.matching import greedy_match, iou_matrix
 from edgecam.tracking.regions import Regions, bottom_centres
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
-from edgecam.tracking.table import TrackTable
+from edgecam.tracking.track import Track
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def _label_array(det: Detections) -> np.ndarray:
 
 
 class IouTracker:
+    """The tracks live in a list of small :class:`Track` objects, in the order they were started."""
+
     def __init__(
         self,
         settings: TrackerSettings | None = None,
@@ -84,7 +87,7 @@ class IouTracker:
         self.settings.validate()
         self._regions = Regions(zones, masks)
         self._clock = clock or time.time
-        self._table = TrackTable(len(self._regions.zone_names), self.settings.score_history)
+        self._tracks: list[Track] = []
         self._label_filter = np.asarray(self.settings.labels, dtype=object)
         self._counts: dict[str, int] = {}
         self._zone_counts: dict[tuple[str, str], int] = {
@@ -101,7 +104,7 @@ class IouTracker:
     @property
     def has_live_tracks(self) -> bool:
         """True while any track (tentative or confirmed) is alive, e.g. to keep motion gating open."""
-        return len(self._table) > 0
+        return bool(self._tracks)
 
     # -- one frame -----------------------------------------------------------------------------
     def update(
@@ -114,68 +117,69 @@ class IouTracker:
         s = self.settings
         now = float(self._clock() if timestamp is None else timestamp)
         det, labels, det_zones = self._filter(detections, width, height)
-        t = self._table
+        tracks = self._tracks
 
         # Match existing tracks to detections of the same label.
-        iou = iou_matrix(t.boxes, det.boxes)
+        iou = iou_matrix(np.array([t.box for t in tracks]).reshape(-1, 4), det.boxes)
         if iou.size:
-            iou[t.labels[:, None] != labels[None, :]] = 0.0
+            iou[np.array([t.label for t in tracks], dtype=object)[:, None] != labels[None, :]] = 0.0
         rows, cols = greedy_match(iou, s.iou)
-        seen = np.zeros(len(t), bool)
-        seen[rows] = True
-        t.observe(rows, det.boxes[cols], det.scores[cols], det_zones[cols], now)
-        t.missed[~seen] += 1
+        track_of: dict[int, Track] = {}  # detection index → its track
+        for r, c in zip(rows.tolist(), cols.tolist()):
+            tracks[r].observe(det.boxes[c], det.scores[c], det_zones[c], now)
+            track_of[c] = tracks[r]
+        seen = set(map(id, track_of.values()))
+        for t in tracks:
+            if id(t) not in seen:
+                t.missed += 1
 
         # End confirmed tracks missed too long; drop stale tentative ones silently.
-        ended = t.confirmed & (t.missed > s.max_missed)
-        stale = ~t.confirmed & (t.missed > s.tentative_max_missed)
-        medians = t.medians()
-        events: list[Event] = [
-            self._event("end", t, i, medians, end_time=float(t.last_seen[i])) for i in np.flatnonzero(ended)
-        ]
-        self._live_ids.difference_update(t.ids[ended].tolist())
-        alive = ~(ended | stale)
-        t.keep(alive)
-        medians = medians[alive]
-        matched_det = np.zeros(len(det), bool)
-        matched_det[cols] = True
-        det_row = np.full(len(det), -1, np.int64)
-        det_row[cols] = np.cumsum(alive)[rows] - 1  # rows are never dropped (missed == 0)
+        events: list[Event] = []
+        alive: list[Track] = []
+        for t in tracks:
+            if t.confirmed and t.missed > s.max_missed:
+                events.append(self._event("end", t, t.median(), end_time=t.last_seen))
+                self._live_ids.discard(t.id)
+            elif t.confirmed or t.missed <= s.tentative_max_missed:
+                alive.append(t)
 
         # Unmatched detections start tentative tracks.
-        unmatched = np.flatnonzero(~matched_det)
-        new_rows = t.add(det.boxes[unmatched], det.scores[unmatched], labels[unmatched],
-                         det.class_ids[unmatched], det_zones[unmatched], now)
-        det_row[unmatched] = new_rows
-        medians = np.concatenate((medians, det.scores[unmatched].astype(np.float32)))
+        for c in range(len(det)):
+            if c not in track_of:
+                track_of[c] = Track.start_from(det.boxes[c], det.scores[c], labels[c], det.class_ids[c],
+                                               det_zones[c], now, s.score_history)
+                alive.append(track_of[c])
+        self._tracks = alive
 
-        # Confirmation -> 'new'.
-        confirm = ~t.confirmed & (t.hits >= s.min_hits)
-        for i in np.flatnonzero(confirm):
-            t.ids[i] = self._new_id(float(t.start[i]))
-        t.confirmed |= confirm
-        events += [self._event("new", t, i, medians) for i in np.flatnonzero(confirm)]
-        t.mark_event(confirm, now, medians)
+        # Confirmation -> 'new'; notable changes of tracks seen in this frame -> 'update'.
+        confirmed_now = []
+        for t in alive:
+            if not t.confirmed and t.hits >= s.min_hits:
+                t.id = self._new_id(t.start)
+                confirmed_now.append(t)
+        for t in confirmed_now:
+            median = t.median()
+            events.append(self._event("new", t, median))
+            t.mark_event(now, median)
+        fresh = set(map(id, confirmed_now))
+        for t in alive:
+            if t.confirmed and id(t) in seen and id(t) not in fresh:
+                median = t.median()
+                if t.update_due(now, median, s.update_min_interval_s, s.update_interval_s, s.update_score_delta,
+                                s.update_box_iou):
+                    events.append(self._event("update", t, median))
+                    t.mark_event(now, median)
 
-        # Notable changes -> 'update'.
-        due = self._updates_due(t, medians, now, seen_rows=det_row[matched_det], confirm=confirm)
-        events += [self._event("update", t, i, medians) for i in np.flatnonzero(due)]
-        t.mark_event(due, now, medians)
-
-        if s.publish_detections == "confirmed":
-            det = det.select(t.confirmed[det_row]) if len(det) else det
-        return self._output(tuple(events), medians, det)
+        if s.publish_detections == "confirmed" and len(det):
+            det = det.select(np.array([track_of[c].confirmed for c in range(len(det))], bool))
+        return self._output(tuple(events), det)
 
     def flush(self, timestamp: float | None = None) -> TrackerOutput:
         """End every live confirmed track (``end`` events) and forget all tracks; for shutdown."""
-        t = self._table
-        medians = t.medians()
-        events = tuple(
-            self._event("end", t, i, medians, end_time=float(t.last_seen[i])) for i in np.flatnonzero(t.confirmed)
-        )
-        t.clear()
+        events = tuple(self._event("end", t, t.median(), end_time=t.last_seen) for t in self._tracks if t.confirmed)
+        self._tracks = []
         self._live_ids.clear()
-        return self._output(events, t.medians(), Detections.empty())
+        return self._output(events, Detections.empty())
 
     # -- internals -----------------------------------------------------------------------------
     def _filter(self, det: Detections, width: int | None, height: int | None):
@@ -193,23 +197,6 @@ class IouTracker:
             det, labels, zones = det.select(keep), labels[keep], zones[keep]
         return det, labels, zones
 
-    def _updates_due(self, t: TrackTable, medians: np.ndarray, now: float, seen_rows: np.ndarray,
-                     confirm: np.ndarray) -> np.ndarray:
-        s = self.settings
-        seen = np.zeros(len(t), bool)
-        seen[seen_rows] = True
-        age = now - t.ev_time
-        eligible = t.confirmed & seen & ~confirm & (age >= s.update_min_interval_s)
-        if not eligible.any():
-            return eligible
-        delta = s.update_score_delta
-        zones_changed = (t.zones != t.ev_zones).any(axis=1)
-        top_rose = (t.top - t.ev_top >= delta) & (t.top > t.ev_top)
-        drift_due = age >= s.update_interval_s
-        moved = iou_pairs(t.boxes, t.ev_box) < s.update_box_iou
-        median_drift = (np.abs(medians - t.ev_median) >= delta) & (medians != t.ev_median)
-        return eligible & (zones_changed | top_rose | (drift_due & (moved | median_drift)))
-
     def _new_id(self, start: float) -> str:
         while True:
             track_id = f"{start:.3f}-{secrets.token_hex(4)}"
@@ -217,46 +204,37 @@ class IouTracker:
                 self._live_ids.add(track_id)
                 return track_id
 
-    def _zones_of(self, t: TrackTable, i: int) -> tuple[str, ...]:
+    def _zones_of(self, t: Track) -> tuple[str, ...]:
         names = self._regions.zone_names
-        return tuple(names[z] for z in np.flatnonzero(t.zones[i]))
+        return tuple(names[z] for z in np.flatnonzero(t.zones))
 
-    def _event(self, kind: str, t: TrackTable, i: int, medians: np.ndarray, end_time: float | None = None) -> Event:
+    def _event(self, kind: str, t: Track, median: np.float32, end_time: float | None = None) -> Event:
         return Event(
             type=kind,  # type: ignore[arg-type]
-            id=str(t.ids[i]),
-            label=str(t.labels[i]),
-            score=float(medians[i]),
-            top_score=float(t.top[i]),
-            box=tuple(float(v) for v in t.boxes[i]),  # type: ignore[arg-type]
-            start_time=float(t.start[i]),
-            end_time=end_time,
-            zones=self._zones_of(t, i),
+            id=str(t.id),
+            label=str(t.label),
+            score=float(median),
+            top_score=float(t.top),
+            box=tuple(float(v) for v in t.box),  # type: ignore[arg-type]
+            start_time=float(t.start),
+            end_time=None if end_time is None else float(end_time),
+            zones=self._zones_of(t),
         )
 
-    def _output(self, events: tuple[Event, ...], medians: np.ndarray, det: Detections) -> TrackerOutput:
-        t = self._table
-        conf = np.flatnonzero(t.confirmed)
+    def _output(self, events: tuple[Event, ...], det: Detections) -> TrackerOutput:
+        confirmed = [t for t in self._tracks if t.confirmed]
         tracks = tuple(
-            TrackView(
-                id=str(t.ids[i]),
-                label=str(t.labels[i]),
-                box=tuple(float(v) for v in t.boxes[i]),  # type: ignore[arg-type]
-                score=float(medians[i]),
-                zones=self._zones_of(t, i),
-            )
-            for i in conf
+            TrackView(id=str(t.id), label=str(t.label), box=tuple(float(v) for v in t.box),  # type: ignore[arg-type]
+                      score=float(t.median()), zones=self._zones_of(t))
+            for t in confirmed
         )
         for label in self._counts:
             self._counts[label] = 0
-        if conf.size:
-            names, counts = np.unique(t.labels[conf].astype(str), return_counts=True)
-            self._counts.update(zip(names.tolist(), counts.tolist()))
         for key in self._zone_counts:
             self._zone_counts[key] = 0
+        # new labels enter the dicts in sorted order (per zone), so retained counts go out in a stable order
+        self._counts.update(sorted(Counter(str(t.label) for t in confirmed).items()))
         for z, zone in enumerate(self._regions.zone_names):
-            in_zone = t.labels[conf][t.zones[conf, z]]
-            if in_zone.size:
-                names, counts = np.unique(in_zone.astype(str), return_counts=True)
-                self._zone_counts.update(((zone, n), c) for n, c in zip(names.tolist(), counts.tolist()))
+            in_zone = Counter(str(t.label) for t in confirmed if t.zones[z])
+            self._zone_counts.update(((zone, label), n) for label, n in sorted(in_zone.items()))
         return TrackerOutput(events, tracks, dict(self._counts), dict(self._zone_counts), det)

@@ -55,6 +55,8 @@ def test_confirmed_events_and_counts_back_to_zero(tmp_path):
     stats = by_topic(msgs, "/stats")[-1]
     for key in ("fps", "inference_ms", "temperature_c", "throttled", "dropped_frames", "uptime_s"):
         assert key in stats
+    assert 1 <= stats["warmup_runs"] <= 2 and stats["warmup_s"] > 0  # the kit's warm-up: 1 to 2 runs
+    assert "warmup_start_c" in stats and "warmup_end_c" in stats
 
 
 def test_max_frames_stops_and_ends_live_tracks(tmp_path):

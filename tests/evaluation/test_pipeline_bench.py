@@ -45,7 +45,10 @@ def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder)
     data = json.loads(out.read_text())
     assert data["size"] == 320 and data["threads"] == 1 and data["frames_per_round"] == 20
     assert len(data["rounds_pipeline_fps"]) == 1 and len(data["rounds_raw_fps"]) == 2  # raw, pipeline, raw
-    assert set(data["stage_ms"]) == {"preprocess_ms", "forward_ms", "postprocess_ms"}
+    stages = data["stage_ms"]
+    assert set(stages) == {"convert", "gate", "preprocess", "forward", "postprocess", "track", "publish"}
+    assert all(v["n"] == 20 and v["wall_ms"] >= 0 and v["cpu_ms"] >= 0 for v in stages.values())
+    assert stages["forward"]["wall_ms"] > 0
     # warm-up block + one timed block of 20 frames, every frame with detections, all through the broker
     dets = rec.wait_count("edgecam/bench/detections", 40, timeout=30)
     payload = json.loads(dets[-1].payload)
@@ -61,8 +64,33 @@ def test_pipeline_bad_source_and_bad_broker_are_usage_errors(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
 
 
+@pytest.mark.slow
+def test_yuv420_pipeline_converts_the_camera_buffers(tmp_path, mosquitto):
+    out = tmp_path / "pipe.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecam", "bench", "--pipeline", f"yuv420:{scene(tmp_path)}", "--size", "320",
+         "--threads", "1", "--frames", "12", "--rounds", "1", "--lores", "320x180", "--stride", "384",
+         "--broker", f"127.0.0.1:{mosquitto.port}", "--json", str(out)],
+        capture_output=True, text=True, timeout=180, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert LAST.match(proc.stdout.strip().splitlines()[-1])
+    data = json.loads(out.read_text())
+    assert data["source"].startswith("yuv420:") and data["stage_ms"]["convert"]["n"] == 12
+
+
+def test_bad_yuv420_options_are_usage_errors(tmp_path):
+    for args, needle in ((["--pipeline", f"yuv420:{tmp_path}"], "yuv420:"),
+                         (["--pipeline", f"yuv420:{SHARED / 'images'}", "--stride", "600"], "--stride 600"),
+                         (["--pipeline", f"yuv420:{SHARED / 'images'}", "--lores", "641x360"], "--lores")):
+        proc = subprocess.run([sys.executable, "-m", "edgecam", "bench", *args, "--frames", "2"],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
 def test_parse_source_and_broker(tmp_path):
     assert parse_source(str(SHARED / "images")) == ("images", str(SHARED / "images"))
+    assert parse_source(f"yuv420:{SHARED / 'images'}") == ("yuv420", str(SHARED / "images"))
     assert parse_source("opencv:/dev/video0") == ("opencv", "/dev/video0")
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgecam.runtime.settings import ThermalSettings
-from edgecam.runtime.thermal import ThermalGovernor, ThermalReader, decode_throttled, warm_up
+from edgecam.runtime.thermal import ThermalGovernor, ThermalReader, decode_throttled
+from edgecam.runtime.warmup import warm_up
 
 
 class FakeSysfs:
@@ -172,21 +173,72 @@ def latencies(seq):
 
 def test_warm_up_runs_at_least_min_runs_even_when_stable():
     infer, calls = latencies([10.0] * 50)
-    assert warm_up(infer, min_runs=3) == [10.0, 10.0, 10.0]
+    out = warm_up(infer, min_runs=3)
+    assert out.latencies_ms == (10.0, 10.0, 10.0) and out.stopped_by == "settled"
+    assert out.start_c is None and out.stats()["warmup_start_c"] is None  # no sensor: latency alone decides
     infer, calls = latencies([10.0] * 50)
-    assert len(warm_up(infer, min_runs=7)) == 7
+    assert warm_up(infer, min_runs=7).runs == 7
 
 
 def test_warm_up_continues_until_latency_settles():
     seq = [80.0, 40.0, 30.0, 25.0, 21.0, 20.0, 20.5, 19.8, 99.0]
     infer, calls = latencies(seq)
     out = warm_up(infer, min_runs=3, max_runs=20, tolerance=0.10)
-    assert out == seq[:7]  # (25, 21, 20) spans 25 %; (21, 20, 20.5) is the first window within 10 %
-    assert max(out[-3:]) <= min(out[-3:]) * 1.1
+    assert list(out.latencies_ms) == seq[:7]  # (25, 21, 20) spans 25 %; (21, 20, 20.5) is the first within 10 %
 
 
-def test_warm_up_stops_at_the_cap():
+def test_warm_up_stops_at_the_run_cap_and_the_time_cap():
     infer, calls = latencies([10.0, 20.0] * 50)
-    assert len(warm_up(infer, min_runs=3, max_runs=8)) == 8 and len(calls) == 8
+    out = warm_up(infer, min_runs=3, max_runs=8)
+    assert out.runs == 8 and len(calls) == 8 and out.stopped_by == "max_runs"
+    now = [0.0]
+
+    def slow_infer():  # every run takes 2 s of (fake) time
+        now[0] += 2.0
+        return 10.0 if len(calls2) % 2 else 20.0
+
+    calls2: list = []
+    out = warm_up(lambda: (calls2.append(1), slow_infer())[1], max_runs=100, max_s=9.0, clock=lambda: now[0])
+    assert out.stopped_by == "max_s" and out.runs == 5 and out.duration_s == 10.0
     with pytest.raises(ValueError):
         warm_up(lambda: 1.0, min_runs=5, max_runs=2)
+
+
+class HeatingSoc:
+    """Each inference heats the fake SoC towards 70 °C (first-order), as a Pi under load does."""
+
+    def __init__(self, sysfs, start_c=45.0, target_c=70.0, rate=0.15) -> None:
+        self.sysfs, self.temp, self.target, self.rate = sysfs, start_c, target_c, rate
+        self.runs = 0
+        sysfs.set_temp(start_c)
+
+    def infer(self) -> float:
+        self.runs += 1
+        self.temp += (self.target - self.temp) * self.rate
+        self.sysfs.set_temp(self.temp)
+        return 20.0  # the latency settled at once: only the temperature keeps the warm-up going
+
+
+def test_warm_up_runs_until_the_temperature_rise_flattens(sysfs):
+    soc = HeatingSoc(sysfs)
+    reader = ThermalReader(sysfs.root)
+    out = warm_up(soc.infer, lambda: reader.read().temperature_c, min_runs=3, max_runs=200, flat_c_per_run=0.1)
+    assert out.stopped_by == "settled"
+    assert out.start_c == 45.0 and out.end_c == pytest.approx(soc.temp, abs=1e-3) and out.end_c > 65.0
+    temps = out.temperatures_c
+    assert (temps[-1] - temps[-6]) / 5 <= 0.1 < (temps[-2] - temps[-7]) / 5  # stopped at the first flat window
+    assert out.runs == soc.runs > 3 and len(temps) == out.runs + 1
+    s = out.stats()
+    assert s["warmup_runs"] == out.runs and s["warmup_start_c"] == 45.0 and s["warmup_settled"] is True
+    assert "45.0 → " in out.summary() and f"{out.runs} runs" in out.summary()
+
+
+def test_governor_starts_throttled_when_warm_up_ends_at_the_soft_limit(sysfs):
+    soc = HeatingSoc(sysfs, start_c=70.0, target_c=85.0)
+    reader = ThermalReader(sysfs.root)
+    out = warm_up(soc.infer, lambda: reader.read().temperature_c, max_runs=200)
+    assert out.end_c >= 75.0
+    gov = ThermalGovernor(ThermalSettings(sysfs_root=str(sysfs.root), step_s=10.0), base_fps=6.0)
+    assert gov.prime(out.end_c, now=0.0) == 4.0 and gov.level == 1
+    cool = ThermalGovernor(ThermalSettings(sysfs_root=str(sysfs.root)), base_fps=6.0)
+    assert cool.prime(60.0, now=0.0) == 6.0 and cool.level == 0

@@ -151,6 +151,9 @@ def test_ready_watchdog_stall_and_stopping(tmp_path):
         t_ready = manager.wait_for_assignment("READY=1", 180, proc, log)
         log_at_ready = log.read_text()
         assert re.search(r"warm", log_at_ready, re.I), f"READY=1 before any warm-up was logged:\n{log_at_ready}"
+        # the warm-up's runs and start/end temperature (the fake sysfs holds 48.3 °C) in STATUS=
+        ready_msg = next(m for _, m in manager.snapshot() if "READY=1" in m.split("\n"))
+        assert re.search(r"^STATUS=.*warm-up: [2-4] runs in [\d.]+ s, 48\.3 → 48\.3 °C", ready_msg, re.M), ready_msg
 
         # 2. healthy: at least two pings per watchdog interval
         time.sleep(3 * WATCHDOG_S)
