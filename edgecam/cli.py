@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame size of a --pipeline yuv420: source (default 640x360, the picamera2 lores default)")
     p.add_argument("--stride", type=_positive_int, default=None,
                    help="row stride of the yuv420: buffers, >= width, even (default: the width; picamera2 pads rows)")
-        p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
+    p.add_argument("--json", type=cliargs.output_file, default=None, help="also write results as JSON")
 
     p = sub.add_parser("run", help="run the daemon")
     p.add_argument("--config", type=Path, required=True)
