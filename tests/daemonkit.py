@@ -233,8 +233,13 @@ def stderr_lines(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
 
+def camera_dir(state_dir: Path) -> Path:
+    """Where the daemon keeps the test camera's state: ``<[output] state_dir>/<camera slug>``."""
+    return state_dir / CAM
+
+
 def spool_rows(state_dir: Path) -> int:
-    path = state_dir / "spool.sqlite3"
+    path = camera_dir(state_dir) / "spool.sqlite3"
     if not path.exists():
         return 0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -279,7 +284,7 @@ def assert_delivered_exactly(rec, produced: list[dict], timeout: float = 20.0) -
 
 
 def last_stats(daemon: Daemon) -> dict:
-    """The last stats message the daemon printed (pipeline + capture + ``mqtt_*`` publisher counters)."""
+    """The last stats message the daemon printed (pipeline + capture + the publisher's counters under ``mqtt``)."""
     stats = [m["payload"] for m in daemon.messages() if m["topic"] == STATS]
     assert stats, "the daemon printed no stats"
     return stats[-1]

@@ -117,7 +117,7 @@ def test_broker_outage_while_events_are_produced_loses_nothing(tmp_path, mqtt_re
         err = daemon.stderr()
         assert "MQTT: disconnected from" in err and "events are spooled" in err
         final = [m for m in daemon.messages() if m["topic"] == STATS][-1]["payload"]
-        assert final["mqtt_reconnects"] >= 1
+        assert final["mqtt"]["reconnects"] >= 1
         assert spool_rows(tmp_path / "state") == 0
         print(f"outage: {before} events before, {during} while down, {len(produced)} in all; "
               f"{redelivered} broker re-deliveries skipped")
