@@ -203,6 +203,22 @@ def event_ids(events: Iterable[dict]) -> list[str]:
     return [f"{e['type']}:{e['id']}" for e in events]
 
 
+def open_ids(events: Iterable[dict]) -> list[str]:
+    """Ids with a ``new`` and no ``end`` yet, in order of their ``new``."""
+    ended = {e["id"] for e in events if e["type"] == "end"}
+    return [e["id"] for e in events if e["type"] == "new" and e["id"] not in ended]
+
+
+def assert_every_new_ended_once(events: list[dict]) -> None:
+    """Every ``new`` id has exactly one ``end``, after it; no ``end`` without a ``new``."""
+    news = [e["id"] for e in events if e["type"] == "new"]
+    ends = [e["id"] for e in events if e["type"] == "end"]
+    assert len(news) == len(set(news)), "an id got two 'new' events"
+    assert sorted(news) == sorted(ends), (set(news) ^ set(ends))
+    position = {(e["type"], e["id"]): i for i, e in enumerate(events)}
+    assert all(position[("new", i)] < position[("end", i)] for i in news)
+
+
 def canonical(event: dict) -> str:
     """One event as canonical JSON: equal strings = the same event, field for field."""
     return json.dumps(event, sort_keys=True, separators=(",", ":"))

@@ -36,8 +36,8 @@ class TrackerSettings:
         metadata={"min": 0.0, "max": 1.0, "help": "box moved: IoU with the last event's box below this"},
     )
     publish_detections: Literal["all", "confirmed"] = field(
-        default="all",
-        metadata={"help": "detections to publish per frame: all (after masks/zones) or only those of confirmed tracks"},
+        default="confirmed",
+        metadata={"help": "detections to publish per frame: only those of confirmed tracks, or all (after masks/zones)"},
     )
     only_in_zones: bool = field(
         default=False, metadata={"help": "drop detections whose bottom-centre is in no zone (needs zones)"}

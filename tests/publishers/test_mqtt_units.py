@@ -384,3 +384,21 @@ def test_a_spool_file_that_is_not_a_database_is_moved_aside(tmp_path, caplog):
     assert len(spool) == 1 and len(list(tmp_path.glob("spool.sqlite3.corrupt-*"))) == 1
     assert "moved it to" in caplog.text
     spool.close()
+
+
+EVENT_KEYS = {"v", "type", "id", "label", "score", "top_score", "box", "start_time", "end_time", "zones"}
+DETECTIONS_KEYS = {"v", "camera", "frame", "timestamp", "inference_ms", "width", "height", "detections"}
+DETECTION_KEYS = {"label", "label_id", "score", "box"}
+
+
+def test_event_and_detections_payload_keys_are_pinned():
+    """CONTRACT §6: renaming or dropping one of these keys breaks subscribers."""
+    ev = Event("new", "1-ab", "person", 0.8, 0.9, (1, 2, 3, 4), 1000.0, zones=("drive",))
+    assert set(ev.to_payload()) == EVENT_KEYS
+    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS
+    restart = replace(ev, type="end", end_time=1001.0, reason="restart").to_payload()
+    assert set(restart) == EVENT_KEYS | {"reason"} and restart["reason"] == "restart"
+    payload = detections_payload(_update(3, 2))
+    assert set(payload) == DETECTIONS_KEYS
+    assert all(set(d) == DETECTION_KEYS for d in payload["detections"]) and len(payload["detections"]) == 2
+    assert set(detections_payload(_update(4, 1, inference=False))) == DETECTIONS_KEYS
