@@ -24,6 +24,7 @@ from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, Tra
 from edgecam.publishers.base import Publisher, load_publisher_class
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
+from edgecam.publishers.mqtt.spool import Spool
 from edgecam.runtime.controls import Controls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,10 +128,10 @@ def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder):
 
     base = f"edgecam/{CAM}"
     rec.wait_for(f"{base}/availability", lambda m: m.payload == b"online")
-    feed = rec.wait_count(f"{base}/detections", 3)
-    time.sleep(0.3)
+    pub.publish(FrameUpdate(CAM, Frame(image, 4, 1004.0, "BGR"), inference, dets))  # the sentinel frame
+    rec.wait_for(f"{base}/detections", lambda m: json.loads(m.payload)["frame"] == 4)
     feed = [json.loads(m.payload) for m in rec.on(f"{base}/detections")]
-    assert [f["frame"] for f in feed] == [0, 1, 2]  # frames with detections + one empty, then silence
+    assert [f["frame"] for f in feed] == [0, 1, 2, 4]  # frames with detections + one empty, then silence
     assert {d["label"] for d in feed[0]["detections"]} == labels and feed[2]["detections"] == []
     assert feed[0]["v"] == 1 and feed[0]["camera"] == CAM and (feed[0]["width"], feed[0]["height"]) == (image.shape[1], image.shape[0])
     events = [json.loads(m.payload) for m in rec.wait_count(EVENTS, 2 * len(tracks))]
@@ -377,7 +378,10 @@ def test_home_assistant_birth_resends_discovery(tmp_path, mosquitto, mqtt_record
     rec.publish("homeassistant/status", "offline")
     rec.publish("homeassistant/status", "online")
     rec.wait_for(topic, timeout=5)
-    time.sleep(0.3)
+    # positive sync: a command handled after the births; its echo comes after any discovery they caused
+    sentinel = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/state/conf",))
+    sentinel.publish(f"edgecam/{CAM}/set/conf", "0.37")
+    sentinel.wait_for(f"edgecam/{CAM}/state/conf", lambda m: m.payload == b"0.37")
     assert len(rec.on(topic)) == 1  # once, for the "online" only
     pub.close()
     # restart without "dog": its entities are removed (platform-only entries)
@@ -450,3 +454,58 @@ def test_tls_hostname_is_checked_unless_insecure(tmp_path):
         pub.close()
     finally:
         broker.stop()
+
+
+def _tracked(i: int, events=(), top: float = 0.9) -> FrameUpdate:
+    track = TrackView(f"{CAM}-t", "person", (1.0, 1.0, 6.0, 6.0), 0.8)
+    return FrameUpdate(CAM, Frame(np.full((8, 8, 3), 100, np.uint8), i, 1000.0 + i), None, Detections.empty(),
+                       events=tuple(events), tracks=(track,), counts={"person": 1})
+
+
+def test_snapshots_follow_events_not_a_timer(tmp_path, mosquitto, mqtt_recorder):
+    snap, ev_topic = f"edgecam/{CAM}/snapshot", EVENTS
+    rec = mqtt_recorder(mosquitto, (snap, ev_topic))
+    pub = _publisher(mosquitto, tmp_path, snapshot_interval_s=0.0)
+    pub.start()
+    assert pub.wait_connected(10)
+    new = Event("new", f"{CAM}-t", "person", 0.8, 0.9, (1.0, 1.0, 6.0, 6.0), 1000.0)
+    for i in range(5):
+        pub.publish(_tracked(i))  # a tracked object, nothing new: no snapshot
+    pub.publish(_tracked(5, [new]))
+    rec.wait_for(snap)
+    for i in range(6, 11):
+        pub.publish(_tracked(i))
+    pub.publish(_tracked(11, [replace(new, type="update", top_score=0.85)]))  # not a better score
+    pub.publish(_tracked(12, [replace(new, type="update", top_score=0.95)]))  # better: a snapshot
+    rec.wait_count(ev_topic, 3)
+    rec.wait_count(snap, 2)
+    pub.publish(_tracked(13, [replace(new, type="end", end_time=1013.0)]))
+    pub.publish(_tracked(14, [replace(new, id="other")]))  # the sentinel: a new object, a snapshot
+    rec.wait_count(snap, 3)
+    assert len(rec.on(snap)) == 3
+    pub.close()
+
+
+def test_a_corrupt_spool_row_is_moved_aside_and_later_events_flow(tmp_path, mosquitto, mqtt_recorder, caplog):
+    import sqlite3
+
+    state = tmp_path / "state"
+    spool = Spool(state / "spool.sqlite3", 100)
+    spool.append(EVENTS, json.dumps(_event(0).to_payload()).encode(), 1)
+    spool.close()
+    db = sqlite3.connect(state / "spool.sqlite3")
+    db.execute("INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, 1, 0)", ("edgecam/#", b"junk"))
+    db.commit()
+    db.close()
+    rec = mqtt_recorder(mosquitto, (EVENTS,))
+    pub = _publisher(mosquitto, state)
+    with caplog.at_level(logging.WARNING):
+        pub.start()
+        pub.publish(_event_update(1))
+        got = rec.wait_count(EVENTS, 3, timeout=15)  # event 0, its restart end (journal from the spool), event 1
+        pub.close()
+    assert [(json.loads(m.payload)["id"], json.loads(m.payload)["type"]) for m in got] == [
+        (f"{CAM}-0", "new"), (f"{CAM}-0", "end"), (f"{CAM}-1", "new")]
+    assert pub.stats()["spool_rejected"] == 1
+    assert sum("malformed row" in r.message for r in caplog.records) == 1
+    assert "unexpected error" not in caplog.text

@@ -402,3 +402,37 @@ def test_event_and_detections_payload_keys_are_pinned():
     assert set(payload) == DETECTIONS_KEYS
     assert all(set(d) == DETECTION_KEYS for d in payload["detections"]) and len(payload["detections"]) == 2
     assert set(detections_payload(_update(4, 1, inference=False))) == DETECTIONS_KEYS
+
+
+def test_home_assistant_births_are_logged_once_per_interval(caplog):
+    from edgecam.publishers.mqtt.router import CommandRouter
+    from edgecam.runtime.controls import Controls
+
+    now = [0.0]
+    asked = []
+    router = CommandRouter(T, "homeassistant/status", Controls(), lambda: asked.append(1), clock=lambda: now[0],
+                           birth_log_s=300.0)
+    assert ("homeassistant/status", 1) in router.subscriptions() and ("edgecam/front/set/conf", 1) in router.subscriptions()
+    with caplog.at_level(logging.INFO, logger="edgecam.publishers.mqtt.router"):
+        for _ in range(1000):
+            router.handle("homeassistant/status", b"online")
+            now[0] += 0.1  # 100 s in all
+        router.handle("homeassistant/status", b"offline")
+        now[0] += 300.0
+        router.handle("homeassistant/status", b"online")
+    lines = [r.message for r in caplog.records if "Home Assistant is online" in r.message]
+    assert len(asked) == 1001 and router.births == 1001  # discovery is asked for every time
+    assert len(lines) == 2 and "(1000 births since the last such line)" in lines[1]
+
+
+def test_commands_use_the_one_confidence_range():
+    from edgecam.publishers.mqtt.router import CommandRouter
+    from edgecam.runtime.controls import Controls
+
+    controls = Controls(conf=0.45)
+    router = CommandRouter(T, None, controls, lambda: None)
+    for payload in (b"4.9e-324", b"0.9999999999999999", b"0.994", b"0"):
+        router.handle("edgecam/front/set/conf", payload)
+        assert controls.conf == 0.45
+    router.handle("edgecam/front/set/conf", b"0.456")
+    assert controls.conf == 0.46 and commands.format_state("conf", controls.conf) == b"0.46"

@@ -63,7 +63,7 @@ class CommandRouter:
             else:
                 self.controls.set_conf(value)
         except ValueError as exc:
-            log.warning("MQTT command ignored on set/%s: %s", name, exc)
+            log.warning("MQTT command ignored: %s", exc)
             return
         log.info("MQTT command accepted: %s = %s", name, value)
 
