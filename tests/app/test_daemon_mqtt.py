@@ -94,7 +94,8 @@ def test_daemon_publishes_the_whole_contract_over_mqtt(tmp_path, mosquitto, mqtt
         assert m.retain and m.payload == payload, (topic, m)
     for topic in (f"{BASE}/snapshot", STATS, HA_CONFIG):
         assert late.wait_for(topic, timeout=5).retain, topic
-    time.sleep(0.2)
+    late.publish(f"{BASE}/sentinel", b"x")  # arrives after everything the broker had retained for us
+    late.wait_for(f"{BASE}/sentinel")
     assert late.on(EVENTS) == [] and late.on(f"{BASE}/detections") == []
 
 

@@ -1,13 +1,10 @@
 """``MqttPublisher``: the pipeline's MQTT output (CONTRACT §6) with Home Assistant discovery.
 
-It turns each ``FrameUpdate`` into messages and owns a worker thread; the other jobs are parts:
-the link (``link.py``: paho lifetime, availability, subscriptions), the retained state
-(``retained.py``), the command router (``router.py``), event delivery from the on-disk spool
-(``delivery.py``, ``spool.py``), the Home Assistant announcer (``announcer.py``) and the open-track
-journal (``edgecam/tracking/journal.py``).
-
-Threads: the caller (inference thread) only appends to in-memory structures and returns; the worker
-writes events to the spool and the journal, builds payloads, encodes snapshots and hands messages to
+It turns each ``FrameUpdate`` into messages in its worker thread; the other jobs are parts: the link
+(``link.py``), the retained state (``retained.py``), the command router (``router.py``), delivery from
+the spool (``delivery.py``, ``spool.py``), the announcer (``announcer.py``) and the open-track journal
+(``edgecam/tracking/journal.py``).  The caller (inference thread) only appends to memory and returns;
+the worker writes the spool and the journal, builds payloads, encodes snapshots and hands messages to
 the link; paho's network thread runs the link's callbacks.
 
 Guarantees (see the README's MQTT section):
