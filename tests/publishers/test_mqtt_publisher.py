@@ -509,3 +509,24 @@ def test_a_corrupt_spool_row_is_moved_aside_and_later_events_flow(tmp_path, mosq
     assert pub.stats()["spool_rejected"] == 1
     assert sum("malformed row" in r.message for r in caplog.records) == 1
     assert "unexpected error" not in caplog.text
+
+
+def test_counts_are_true_after_a_start_and_a_dropped_label_loses_its_retained_count(tmp_path, mosquitto, mqtt_recorder):
+    base = f"edgecam/{CAM}"
+    rec = mqtt_recorder(mosquitto, (f"{base}/person",))
+    pub = _publisher(mosquitto, tmp_path, labels=("person", "dog"))
+    pub.start()
+    new = Event("new", f"{CAM}-t", "person", 0.8, 0.9, (1.0, 1.0, 6.0, 6.0), 1000.0)
+    pub.publish(_tracked(0, [new]))
+    rec.wait_for(f"{base}/person", lambda m: m.payload == b"1")
+    pub.close()  # no end, no zero count: as if the process had died here
+    again = _publisher(mosquitto, tmp_path, labels=("person", "cat"))  # config change: dog out, cat in
+    again.start()
+    rec.wait_for(f"{base}/person", lambda m: m.payload == b"0")
+    late = mqtt_recorder(mosquitto, (f"{base}/#",))
+    late.publish(f"{base}/sentinel", b"x")  # after every retained message the broker holds for us
+    late.wait_for(f"{base}/sentinel")
+    retained = {m.topic: m.payload for m in late.messages if m.retain}
+    assert retained[f"{base}/person"] == b"0" and retained[f"{base}/cat"] == b"0"  # cat: never seen, 0
+    assert f"{base}/dog" not in retained  # deleted, not left at its last value
+    again.close()

@@ -31,9 +31,10 @@ from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
+from edgecam.publishers.mqtt.counts import RetainedCounts
 from edgecam.publishers.mqtt.delivery import EventDelivery
 from edgecam.publishers.mqtt.link import MqttLink
-from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detections_payload, encode, stats_payload
+from edgecam.publishers.mqtt.messages import FeedGate, detections_payload, encode, stats_payload
 from edgecam.publishers.mqtt.retained import RetainedState
 from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
@@ -96,7 +97,7 @@ class MqttPublisher:
         self._best_top: dict[str, float] = {}  # top score per live track at its last snapshot
         # worker-side
         self._worker_gate = FeedGate()
-        self._published_counts: dict[Any, int] = {}
+        self._counts_out = RetainedCounts(self.topics, self.state_dir)
         self._worker_gen = 0
         self._next_snapshot = 0.0
         self._dropped_detections = 0
@@ -120,7 +121,8 @@ class MqttPublisher:
         self._end_orphaned_tracks()
         self._set_retained(self.topics.state("detection"), commands.format_state("detection", self.controls.detection_enabled))
         self._set_retained(self.topics.state("conf"), commands.format_state("conf", self.controls.conf))
-        self._zero_announced_counts()
+        for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones):
+            self._set_retained(topic, payload)  # true after any start: 0 until seen, dropped ones deleted
         self.controls.subscribe(self._on_control)
         self._worker = threading.Thread(target=self._run, name=f"mqtt-publisher-{self.camera_id}", daemon=True)
         self._worker.start()
@@ -220,17 +222,6 @@ class MqttPublisher:
         journal.save(time.monotonic())
         self._journal = journal
 
-    def _zero_announced_counts(self) -> None:
-        """Every announced label (and zone × label) count starts at 0: true after any start."""
-        labels = sorted(self._announcer.labels)
-        zones = sorted(self._announcer.zones)
-        for label in labels:
-            self._set_retained(self.topics.count(label), b"0")
-            self._published_counts[label] = 0
-            for zone in zones:
-                self._set_retained(self.topics.zone_count(zone, label), b"0")
-                self._published_counts[("zone", zone, label)] = 0
-
     # ------------------------------------------------------------------ callbacks (other threads)
     def _on_connected(self, gen: int) -> None:
         """Link callback (network thread, new connection): resend all retained state and discovery."""
@@ -323,11 +314,12 @@ class MqttPublisher:
         if gen != self._worker_gen:  # new connection: paho dropped its queue; replay from the start
             delivery.restart()
             self._worker_gen = gen
-        connected = self._link.connected
-        if connected:
-            with self._lock:
+        with self._lock:  # the flags belong to the generation read above only if it is still current
+            connected = self._link.connected and self._link.generation == gen
+            if connected:
                 announce, self._announce = self._announce, False
                 resync, self._resync = self._resync, False
+        if connected:
             if announce:
                 self._send_discovery(gen)
             if resync:
@@ -361,13 +353,8 @@ class MqttPublisher:
         return not pending and (self._delivery is None or self._delivery.idle)
 
     def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int]) -> None:
-        current: dict[Any, int] = dict(counts)
-        current.update({("zone",) + k: v for k, v in zone_counts.items()})
-        changed = changed_counts(self._published_counts, current)
-        for key, value in changed.items():
-            topic = self.topics.count(key) if isinstance(key, str) else self.topics.zone_count(key[1], key[2])
-            self._set_retained(topic, str(value).encode())
-        self._published_counts.update(changed)
+        for topic, payload in self._counts_out.fold(counts, zone_counts):
+            self._set_retained(topic, payload)
         if self._announcer.observe(counts.keys(), (z for z, _ in zone_counts)):
             with self._lock:
                 self._announce = True
