@@ -436,3 +436,12 @@ def test_commands_use_the_one_confidence_range():
         assert controls.conf == 0.45
     router.handle("edgecam/front/set/conf", b"0.456")
     assert controls.conf == 0.46 and commands.format_state("conf", controls.conf) == b"0.46"
+
+
+def test_a_learnt_label_colliding_with_a_known_one_is_not_announced_and_warned_once(tmp_path, caplog):
+    ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path, default_labels=("person",))
+    with caplog.at_level(logging.WARNING):
+        assert ann.observe(["Person"], []) is False
+        assert ann.observe(["Person", "dog"], []) is True
+    assert ann.labels == {"person", "dog"}
+    assert sum("same Home Assistant id" in r.message for r in caplog.records) == 1

@@ -17,7 +17,7 @@ from typing import Iterable
 from edgecam.publishers.mqtt import discovery
 from edgecam.publishers.mqtt.messages import encode
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
-from edgecam.publishers.mqtt.topics import Topics, discovery_topic
+from edgecam.publishers.mqtt.topics import Topics, discovery_topic, slug_collisions
 from edgecam.records import load_record, save_record
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Announcer:
         recorded = _str_set(record.get("diagnostics")) & discovery.DIAGNOSTIC_KEYS
         self.diagnostics: set[str] = recorded or set(discovery.DEFAULT_DIAGNOSTICS)
         self._pending: tuple[dict[str, str], dict[str, str]] | None = None
+        self._warned: dict[str, set[str]] = {}
 
     @property
     def topic(self) -> str:
@@ -75,16 +76,28 @@ class Announcer:
         """Learn labels/zones seen at run time; True if the announced set grew."""
         grew = False
         if not self.fixed_labels:
-            new = set(labels) - self.labels
+            new = self._distinct(set(labels) - self.labels, self.labels, "label")
             if new:
                 self.labels |= new
                 grew = True
         if not self.fixed_zones:
-            new = set(zones) - self.zones
+            new = self._distinct(set(zones) - self.zones, self.zones, "zone")
             if new:
                 self.zones |= new
                 grew = True
         return grew and self.settings.discovery
+
+    def _distinct(self, new: set[str], known: set[str], what: str) -> set[str]:
+        """``new`` without names whose Home Assistant id collides with a known one (warned once each)."""
+        for first, second in slug_collisions([*sorted(known), *sorted(new)]):
+            if second in new:
+                new.discard(second)
+                known_bad = self._warned.setdefault(what, set())
+                if second not in known_bad:
+                    known_bad.add(second)
+                    log.warning("%s %r has the same Home Assistant id as %r; it gets no entities of its own "
+                                "(rename one of them)", what, second, first)
+        return new
 
     def observe_stats(self, keys: Iterable[str]) -> bool:
         """The stats keys actually sent; True if the diagnostic entities must change to match them."""
