@@ -49,8 +49,11 @@ def warm_up_detector(detector, settings: Settings):
 DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
 
 
-def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...]) -> list:
+def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...],
+                     state_dir: Path | None = None) -> list:
+    """The configured publishers; ``state_dir`` is the camera's (locked) state directory."""
     from edgecam.publishers.base import load_publisher_class
+    from edgecam.runtime.statedir import camera_state_dir
 
     pubs = []
     if settings.output.stdout:
@@ -58,7 +61,8 @@ def build_publishers(settings: Settings, controls: Controls, detector, zones: tu
     if settings.mqtt.enabled:
         pubs.append(load_publisher_class("mqtt")(
             settings.mqtt, settings.homeassistant, settings.camera.id, controls,
-            Path(settings.output.state_dir).expanduser(), labels=configured_labels(settings), zones=zones,
+            state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
+            labels=configured_labels(settings), zones=zones,
             default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
         ))
     return pubs
@@ -139,7 +143,12 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, detector, tracker.zone_names)
+        state_dir = None
+        if settings.mqtt.enabled:  # the MQTT spool, discovery record and open-track journal live there
+            from edgecam.runtime.statedir import claim_state_dir
+
+            state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
+        publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -191,9 +200,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
 
 def _publisher_stats(publishers) -> dict:
+    """Each publisher's own counters under its name (``{"mqtt": {...}}``): one shape everywhere."""
     out: dict = {}
     for p in publishers:
         stats = getattr(p, "stats", None)
         if callable(stats):
-            out.update({f"mqtt_{k}" if not k.startswith("mqtt") else k: v for k, v in stats().items()})
+            out["mqtt"] = stats()
     return out

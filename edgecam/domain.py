@@ -135,9 +135,10 @@ class Event:
     start_time: float
     end_time: float | None = None
     zones: tuple[str, ...] = ()
+    reason: str | None = None  # only on an ``end`` not seen by the tracker, e.g. "restart"
 
     def to_payload(self) -> dict:
-        return {
+        payload = {
             "v": 1,
             "type": self.type,
             "id": self.id,
@@ -149,6 +150,9 @@ class Event:
             "end_time": self.end_time,
             "zones": list(self.zones),
         }
+        if self.reason is not None:
+            payload["reason"] = self.reason
+        return payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,6 +203,22 @@ def event_ids(events: Iterable[dict]) -> list[str]:
     return [f"{e['type']}:{e['id']}" for e in events]
 
 
+def open_ids(events: Iterable[dict]) -> list[str]:
+    """Ids with a ``new`` and no ``end`` yet, in order of their ``new``."""
+    ended = {e["id"] for e in events if e["type"] == "end"}
+    return [e["id"] for e in events if e["type"] == "new" and e["id"] not in ended]
+
+
+def assert_every_new_ended_once(events: list[dict]) -> None:
+    """Every ``new`` id has exactly one ``end``, after it; no ``end`` without a ``new``."""
+    news = [e["id"] for e in events if e["type"] == "new"]
+    ends = [e["id"] for e in events if e["type"] == "end"]
+    assert len(news) == len(set(news)), "an id got two 'new' events"
+    assert sorted(news) == sorted(ends), (set(news) ^ set(ends))
+    position = {(e["type"], e["id"]): i for i, e in enumerate(events)}
+    assert all(position[("new", i)] < position[("end", i)] for i in news)
+
+
 def canonical(event: dict) -> str:
     """One event as canonical JSON: equal strings = the same event, field for field."""
     return json.dumps(event, sort_keys=True, separators=(",", ":"))
@@ -233,8 +249,13 @@ def stderr_lines(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
 
+def camera_dir(state_dir: Path) -> Path:
+    """Where the daemon keeps the test camera's state: ``<[output] state_dir>/<camera slug>``."""
+    return state_dir / CAM
+
+
 def spool_rows(state_dir: Path) -> int:
-    path = state_dir / "spool.sqlite3"
+    path = camera_dir(state_dir) / "spool.sqlite3"
     if not path.exists():
         return 0
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
@@ -279,7 +300,7 @@ def assert_delivered_exactly(rec, produced: list[dict], timeout: float = 20.0) -
 
 
 def last_stats(daemon: Daemon) -> dict:
-    """The last stats message the daemon printed (pipeline + capture + ``mqtt_*`` publisher counters)."""
+    """The last stats message the daemon printed (pipeline + capture + the publisher's counters under ``mqtt``)."""
     stats = [m["payload"] for m in daemon.messages() if m["topic"] == STATS]
     assert stats, "the daemon printed no stats"
     return stats[-1]

@@ -29,7 +29,7 @@ class OutputSettings:
     stdout: Bool = Field(default=False, description="also print every message as a JSON line on stdout")
     state_dir: ConfigPath = Field(
         default_factory=default_state_dir, min_length=1, max_length=4096,
-        description="writable directory for the event spool and state ($STATE_DIRECTORY under systemd)",
+        description="writable base directory for the event spool and state, kept per camera in <state_dir>/<camera id>/ under a lock ($STATE_DIRECTORY under systemd)",
     )
     stats_interval_s: Float = Field(default=10.0, gt=0.0, le=3600.0, description="seconds between stats messages")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="log verbosity")

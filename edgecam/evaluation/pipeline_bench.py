@@ -109,6 +109,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.publishers.mqtt.settings import MqttSettings
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
     from edgecam.sources.settings import CameraSettings
+    from edgecam.tracking.settings import TrackerSettings
 
     return Settings(
         camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS, loop=True),
@@ -118,6 +119,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
         output=OutputSettings(state_dir=str(state_dir), stats_interval_s=1.0, log_level="WARNING"),
         motion=MotionSettings(enabled=False),
         thermal=ThermalSettings(enabled=False),
+        tracking=TrackerSettings(publish_detections="all"),  # every frame's detections: the heaviest feed
     )
 
 

@@ -31,7 +31,7 @@ class TrackerSettings:
     update_box_iou: Float = Field(default=0.8, ge=0.0, le=1.0,
                                   description="box moved: IoU with the last event's box below this")
     publish_detections: Literal["all", "confirmed"] = Field(
-        default="all", description="detections to publish per frame: all (after masks/zones) or only those of confirmed tracks"
+        default="confirmed", description="detections to publish per frame: only those of confirmed tracks, or all (after masks/zones)"
     )
     only_in_zones: Bool = Field(default=False, description="drop detections whose bottom-centre is in no zone (needs zones)")
     labels: tuple[Str, ...] = Field(default=(), max_length=1000, description="track only these labels (empty: all)")

@@ -65,8 +65,9 @@ def test_max_frames_stops_and_ends_live_tracks(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     msgs = messages(proc.stdout)
-    frames = [p["frame"] for p in by_topic(msgs, "/detections")]
-    assert len(frames) == 5
+    assert by_topic(msgs, "/stats")[-1]["frames"] == 5
+    frames = [p["frame"] for p in by_topic(msgs, "/detections")]  # confirmed tracks only: from the 2nd frame on
+    assert len(frames) == 4
     events = by_topic(msgs, "/events")
     news = {e["id"] for e in events if e["type"] == "new"}
     ends = {e["id"] for e in events if e["type"] == "end"}

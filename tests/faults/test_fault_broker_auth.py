@@ -28,10 +28,10 @@ def test_broker_refusing_auth_keeps_events_until_it_accepts(tmp_path, mqtt_recor
         with Daemon(cfg, tmp_path / "run") as daemon:
             daemon.wait_until(lambda: len(daemon.events()) >= 8, 60, "events while refused")
             daemon.wait_until(lambda: spool_rows(state) >= 8, 30, "events spooled while refused")
-            daemon.wait_until(lambda: last_stats(daemon)["mqtt_connect_failures"] >= 3, 30, "retries")
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt"]["connect_failures"] >= 3, 30, "retries")
             stats = last_stats(daemon)
-            assert stats["mqtt_connected"] is False and stats["mqtt_spooled"] >= 1
-            assert "mqtt.username" in stats["mqtt_last_error"]
+            assert stats["mqtt"]["connected"] is False and stats["mqtt"]["spooled"] >= 1
+            assert "mqtt.username" in stats["mqtt"]["last_error"]
             assert rec.on(AVAILABILITY) == [] and rec.on("edgecam/yard/events") == []
             # the operator fixes the broker's password file; mosquitto re-reads it on SIGHUP
             subprocess.run([shutil.which("mosquitto_passwd") or "mosquitto_passwd", "-b", str(broker.workdir / "passwd"), "edgecam",
@@ -48,6 +48,6 @@ def test_broker_refusing_auth_keeps_events_until_it_accepts(tmp_path, mqtt_recor
         assert len(refused) == 1, refused  # once, although it retried several times
         assert "check mqtt.username and the password source" in refused[0]
         assert "wrong-password" not in err  # the password is never logged
-        assert last_stats(daemon)["mqtt_connect_failures"] >= 3
+        assert last_stats(daemon)["mqtt"]["connect_failures"] >= 3
     finally:
         broker.stop()

@@ -31,7 +31,7 @@ def test_broker_down_up_cycles_during_a_run(tmp_path, mqtt_recorder):
         assert_delivered_exactly(rec, daemon.events())
         assert spool_rows(tmp_path / "state") == 0
         stats = last_stats(daemon)
-        assert stats["mqtt_reconnects"] == 3 and stats["mqtt_spool_dropped"] == 0
+        assert stats["mqtt"]["reconnects"] == 3 and stats["mqtt"]["spool_dropped"] == 0
         err = daemon.stderr()
         assert len(stderr_lines(err, "MQTT: disconnected from")) == 3
         # one warning per kind of failure while down, not one per reconnect attempt (~every 0.5 s)

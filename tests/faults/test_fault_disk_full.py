@@ -29,10 +29,10 @@ def test_disk_full_on_the_state_directory(tmp_path, tiny_state_dir, mqtt_recorde
         cfg = write_config(tmp_path, write_scene(tmp_path / "scene", horse=3, cat=5), broker.port, loop=True,
                            fps=10, state_dir=tiny_state_dir)
         with Daemon(cfg, tmp_path / "run") as daemon:
-            daemon.wait_until(lambda: last_stats(daemon)["mqtt_spool_held"] >= 4, 60, "events held in memory")
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt"]["spool_held"] >= 4, 60, "events held in memory")
             full = last_stats(daemon)
-            assert full["mqtt_spool_write_errors"] >= 1 and full["mqtt_spool_dropped"] == 0
-            assert full["mqtt_spooled"] > full["mqtt_spool_held"]  # some made it to disk before it filled
+            assert full["mqtt"]["spool_write_errors"] >= 1 and full["mqtt"]["spool_dropped"] == 0
+            assert full["mqtt"]["spooled"] > full["mqtt"]["spool_held"]  # some made it to disk before it filled
             n = len(daemon.events())
             daemon.wait_until(lambda: len(daemon.events()) >= n + 4, 30, "the daemon to keep running")
             broker.start()
@@ -43,12 +43,12 @@ def test_disk_full_on_the_state_directory(tmp_path, tiny_state_dir, mqtt_recorde
         err = daemon.stderr()
         refused = stderr_lines(err, "MQTT spool: cannot write")
         assert len(refused) == 1, refused
-        assert str(tiny_state_dir / "spool.sqlite3") in refused[0] and "full" in refused[0]
+        assert str(tiny_state_dir / "yard" / "spool.sqlite3") in refused[0] and "full" in refused[0]
         assert "free space in" in refused[0]
         assert "lost" not in err and "Traceback" not in err
         stats = last_stats(daemon)
-        assert stats["mqtt_spool_dropped"] == 0
-        print("disk full:", {k: v for k, v in full.items() if k.startswith("mqtt_spool")})
+        assert stats["mqtt"]["spool_dropped"] == 0
+        print("disk full:", {k: v for k, v in full["mqtt"].items() if k.startswith("spool")})
     finally:
         broker.stop()
 

@@ -57,9 +57,9 @@ def test_sigterm_during_a_burst_with_the_broker_down_persists_the_spool(tmp_path
         produced = first.events()
         kept = spool_rows(state)
         assert kept == len(produced) - delivered > 3
-        assert f"MQTT: {kept} event(s) not acknowledged; kept in {state / 'spool.sqlite3'} for the next start" \
+        assert f"MQTT: {kept} event(s) not acknowledged; kept in {state / 'yard' / 'spool.sqlite3'} for the next start" \
             in first.stderr()
-        assert last_stats(first)["mqtt_spool_dropped"] == 0
+        assert last_stats(first)["mqtt"]["spool_dropped"] == 0
         print(f"broker down: stopped {stopped_in:.1f}s after SIGTERM with {kept} event(s) persisted")
 
         broker.start()

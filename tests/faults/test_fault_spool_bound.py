@@ -1,7 +1,7 @@
 """Fault: the broker is down long enough for the spool to reach its size bound.
 
 Kept: the newest ``spool_max_messages`` events, delivered in order once the broker is back.
-Reported: the oldest dropped are counted (``mqtt_spool_dropped`` in the stats) and warned about —
+Reported: the oldest dropped are counted (``mqtt.spool_dropped`` in the stats) and warned about —
 once, not once per event.
 """
 
@@ -22,14 +22,14 @@ def test_spool_at_its_bound_drops_the_oldest_counts_and_warns(tmp_path, mqtt_rec
                            fps=10, mqtt=f"spool_max_messages = {BOUND}\n")
         with Daemon(cfg, tmp_path / "run") as daemon:
             daemon.wait_until(lambda: len(daemon.events()) >= 3 * BOUND, 60, "events beyond the bound")
-            daemon.wait_until(lambda: last_stats(daemon)["mqtt_spool_dropped"] >= 2 * BOUND, 30, "drops counted")
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt"]["spool_dropped"] >= 2 * BOUND, 30, "drops counted")
             assert spool_rows(state) == BOUND
             broker.start()
-            daemon.wait_until(lambda: last_stats(daemon)["mqtt_connected"], 30, "reconnect")
+            daemon.wait_until(lambda: last_stats(daemon)["mqtt"]["connected"], 30, "reconnect")
             daemon.wait_until(lambda: len(rec.on("edgecam/yard/events")) >= BOUND + 4, 30, "delivery")
             assert daemon.terminate() == 0, daemon.stderr()[-3000:]
         produced = daemon.events()
-        dropped = last_stats(daemon)["mqtt_spool_dropped"]
+        dropped = last_stats(daemon)["mqtt"]["spool_dropped"]
         assert dropped >= 2 * BOUND
         # exactly the events that were not dropped, in order: the oldest ``dropped`` ones are missing
         assert_delivered_exactly(rec, produced[dropped:])

@@ -24,6 +24,7 @@ from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, Tra
 from edgecam.publishers.base import Publisher, load_publisher_class
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
+from edgecam.publishers.mqtt.spool import Spool
 from edgecam.runtime.controls import Controls
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,10 +128,10 @@ def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder):
 
     base = f"edgecam/{CAM}"
     rec.wait_for(f"{base}/availability", lambda m: m.payload == b"online")
-    feed = rec.wait_count(f"{base}/detections", 3)
-    time.sleep(0.3)
+    pub.publish(FrameUpdate(CAM, Frame(image, 4, 1004.0, "BGR"), inference, dets))  # the sentinel frame
+    rec.wait_for(f"{base}/detections", lambda m: json.loads(m.payload)["frame"] == 4)
     feed = [json.loads(m.payload) for m in rec.on(f"{base}/detections")]
-    assert [f["frame"] for f in feed] == [0, 1, 2]  # frames with detections + one empty, then silence
+    assert [f["frame"] for f in feed] == [0, 1, 2, 4]  # frames with detections + one empty, then silence
     assert {d["label"] for d in feed[0]["detections"]} == labels and feed[2]["detections"] == []
     assert feed[0]["v"] == 1 and feed[0]["camera"] == CAM and (feed[0]["width"], feed[0]["height"]) == (image.shape[1], image.shape[0])
     events = [json.loads(m.payload) for m in rec.wait_count(EVENTS, 2 * len(tracks))]
@@ -138,12 +139,13 @@ def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder):
     assert [e["id"] for e in events] == [t.id for t in tracks] * 2
     for label, n in counts.items():
         rec.wait_for(f"{base}/{label}", lambda m: m.payload == b"0")
-        assert [m.payload for m in rec.on(f"{base}/{label}")] == [str(n).encode(), b"0"]
+        counts_seen = [m.payload for m in rec.on(f"{base}/{label}")]  # 0 from the start (unless superseded)
+        assert counts_seen[-2:] == [str(n).encode(), b"0"] and set(counts_seen[:-2]) <= {b"0"}, counts_seen
     snap = rec.wait_for(f"{base}/snapshot").payload
     img = cv2.imdecode(np.frombuffer(snap, np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.shape[1] == 640
     stats = json.loads(rec.wait_for(f"{base}/stats").payload)
-    assert stats["fps"] == 4.5 and stats["mqtt"]["connected"] is True
+    assert stats["fps"] == 4.5 and pub.stats()["connected"] is True
     disc = json.loads(rec.wait_for("homeassistant/device/edgecam_testcam/config").payload)
     assert {"dev", "o", "cmps", "availability_topic"} <= disc.keys()
     assert {c["p"] for c in disc["cmps"].values()} == {"binary_sensor", "sensor", "image", "switch", "number"}
@@ -257,11 +259,15 @@ def test_spool_survives_a_crash_and_is_replayed_in_order(tmp_path, mosquitto, mq
     rec = mqtt_recorder(mosquitto, (EVENTS,))
     pub = _publisher(mosquitto, tmp_path / "state")  # the restarted daemon, same state dir
     pub.start()
-    got = rec.wait_count(EVENTS, 40, timeout=15)
+    got = rec.wait_count(EVENTS, 80, timeout=15)
     pub.publish(_event_update(40))
-    got = rec.wait_count(EVENTS, 41, timeout=10)
+    got = rec.wait_count(EVENTS, 81, timeout=10)
     pub.close()
-    assert _ids(got) == [f"{CAM}-{i}" for i in range(41)]
+    # the spooled events in order, then one "end" for each track the killed process left open, then the new one
+    assert _ids(got) == [f"{CAM}-{i}" for i in range(40)] * 2 + [f"{CAM}-40"]
+    ends = [json.loads(m.payload) for m in got[40:80]]
+    assert all(e["type"] == "end" and e["reason"] == "restart" and e["end_time"] == e["start_time"] for e in ends)
+    assert pub.stats()["restart_ends"] == 40
 
 
 def test_last_will_marks_a_killed_daemon_offline(tmp_path, mosquitto, mqtt_recorder):
@@ -372,7 +378,10 @@ def test_home_assistant_birth_resends_discovery(tmp_path, mosquitto, mqtt_record
     rec.publish("homeassistant/status", "offline")
     rec.publish("homeassistant/status", "online")
     rec.wait_for(topic, timeout=5)
-    time.sleep(0.3)
+    # positive sync: a command handled after the births; its echo comes after any discovery they caused
+    sentinel = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/state/conf",))
+    sentinel.publish(f"edgecam/{CAM}/set/conf", "0.37")
+    sentinel.wait_for(f"edgecam/{CAM}/state/conf", lambda m: m.payload == b"0.37")
     assert len(rec.on(topic)) == 1  # once, for the "online" only
     pub.close()
     # restart without "dog": its entities are removed (platform-only entries)
@@ -445,3 +454,79 @@ def test_tls_hostname_is_checked_unless_insecure(tmp_path):
         pub.close()
     finally:
         broker.stop()
+
+
+def _tracked(i: int, events=(), top: float = 0.9) -> FrameUpdate:
+    track = TrackView(f"{CAM}-t", "person", (1.0, 1.0, 6.0, 6.0), 0.8)
+    return FrameUpdate(CAM, Frame(np.full((8, 8, 3), 100, np.uint8), i, 1000.0 + i), None, Detections.empty(),
+                       events=tuple(events), tracks=(track,), counts={"person": 1})
+
+
+def test_snapshots_follow_events_not_a_timer(tmp_path, mosquitto, mqtt_recorder):
+    snap, ev_topic = f"edgecam/{CAM}/snapshot", EVENTS
+    rec = mqtt_recorder(mosquitto, (snap, ev_topic))
+    pub = _publisher(mosquitto, tmp_path, snapshot_interval_s=0.0)
+    pub.start()
+    assert pub.wait_connected(10)
+    new = Event("new", f"{CAM}-t", "person", 0.8, 0.9, (1.0, 1.0, 6.0, 6.0), 1000.0)
+    for i in range(5):
+        pub.publish(_tracked(i))  # a tracked object, nothing new: no snapshot
+    pub.publish(_tracked(5, [new]))
+    rec.wait_for(snap)
+    for i in range(6, 11):
+        pub.publish(_tracked(i))
+    pub.publish(_tracked(11, [replace(new, type="update", top_score=0.85)]))  # not a better score
+    pub.publish(_tracked(12, [replace(new, type="update", top_score=0.95)]))  # better: a snapshot
+    rec.wait_count(ev_topic, 3)
+    rec.wait_count(snap, 2)
+    pub.publish(_tracked(13, [replace(new, type="end", end_time=1013.0)]))
+    pub.publish(_tracked(14, [replace(new, id="other")]))  # the sentinel: a new object, a snapshot
+    rec.wait_count(snap, 3)
+    assert len(rec.on(snap)) == 3
+    pub.close()
+
+
+def test_a_corrupt_spool_row_is_moved_aside_and_later_events_flow(tmp_path, mosquitto, mqtt_recorder, caplog):
+    import sqlite3
+
+    state = tmp_path / "state"
+    spool = Spool(state / "spool.sqlite3", 100)
+    spool.append(EVENTS, json.dumps(_event(0).to_payload()).encode(), 1)
+    spool.close()
+    db = sqlite3.connect(state / "spool.sqlite3")
+    db.execute("INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, 1, 0)", ("edgecam/#", b"junk"))
+    db.commit()
+    db.close()
+    rec = mqtt_recorder(mosquitto, (EVENTS,))
+    pub = _publisher(mosquitto, state)
+    with caplog.at_level(logging.WARNING):
+        pub.start()
+        pub.publish(_event_update(1))
+        got = rec.wait_count(EVENTS, 3, timeout=15)  # event 0, its restart end (journal from the spool), event 1
+        pub.close()
+    assert [(json.loads(m.payload)["id"], json.loads(m.payload)["type"]) for m in got] == [
+        (f"{CAM}-0", "new"), (f"{CAM}-0", "end"), (f"{CAM}-1", "new")]
+    assert pub.stats()["spool_rejected"] == 1
+    assert sum("malformed row" in r.message for r in caplog.records) == 1
+    assert "unexpected error" not in caplog.text
+
+
+def test_counts_are_true_after_a_start_and_a_dropped_label_loses_its_retained_count(tmp_path, mosquitto, mqtt_recorder):
+    base = f"edgecam/{CAM}"
+    rec = mqtt_recorder(mosquitto, (f"{base}/person",))
+    pub = _publisher(mosquitto, tmp_path, labels=("person", "dog"))
+    pub.start()
+    new = Event("new", f"{CAM}-t", "person", 0.8, 0.9, (1.0, 1.0, 6.0, 6.0), 1000.0)
+    pub.publish(_tracked(0, [new]))
+    rec.wait_for(f"{base}/person", lambda m: m.payload == b"1")
+    pub.close()  # no end, no zero count: as if the process had died here
+    again = _publisher(mosquitto, tmp_path, labels=("person", "cat"))  # config change: dog out, cat in
+    again.start()
+    rec.wait_for(f"{base}/person", lambda m: m.payload == b"0")
+    late = mqtt_recorder(mosquitto, (f"{base}/#",))
+    late.publish(f"{base}/sentinel", b"x")  # after every retained message the broker holds for us
+    late.wait_for(f"{base}/sentinel")
+    retained = {m.topic: m.payload for m in late.messages if m.retain}
+    assert retained[f"{base}/person"] == b"0" and retained[f"{base}/cat"] == b"0"  # cat: never seen, 0
+    assert f"{base}/dog" not in retained  # deleted, not left at its last value
+    again.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from edgecam.detectors.confidence import CONF_MAX, CONF_MIN
 from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, TrackView
 from edgecam.errors import ConfigError
 from edgecam.publishers.mqtt import commands, discovery
@@ -21,7 +23,7 @@ from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detection
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.snapshot import render_snapshot
 from edgecam.publishers.mqtt.spool import Spool
-from edgecam.publishers.mqtt.topics import Topics, slug, topic_level
+from edgecam.publishers.mqtt.topics import Topics, slug, slug_collisions, topic_level
 from edgecam.publishers.stdout import StdoutPublisher
 
 T = Topics("edgecam", "front")
@@ -66,7 +68,7 @@ def _ha_keys_ok(payload: dict) -> None:
 
 
 def test_discovery_components_cover_every_entity():
-    cmps = discovery.components(T, "front", ("person", "dog"), ("drive",))
+    cmps = discovery.components(T, "front", ("person", "dog"), ("drive",), discovery.DIAGNOSTIC_KEYS)
     platforms = [c["p"] for c in cmps.values()]
     # per label and per zone x label: occupancy + count
     assert platforms.count("binary_sensor") == 2 + 2 + 1  # + throttled
@@ -95,7 +97,7 @@ def test_discovery_removes_dropped_labels_across_restarts(tmp_path):
     assert "unique_id" in cmps["edgecam_front_person_count"]
     second.commit()
     third = Announcer(ha, T, "front", tmp_path, labels=("person",))
-    assert "edgecam_front_dog_count" not in json.loads(third.messages()[0][1])["cmps"]
+    assert json.loads(third.messages()[0][1])["cmps"]["edgecam_front_dog_count"] == {"p": "sensor"}  # still marked
     third.commit()
     off = Announcer(replace(ha, discovery=False), T, "front", tmp_path, labels=("person",))
     assert off.messages() == [("homeassistant/device/edgecam_front/config", b"")]
@@ -128,12 +130,15 @@ def test_detection_payloads(raw, value):
     assert commands.parse_detection(raw) is value
 
 
-@pytest.mark.parametrize("raw,value", [(b"0.5", 0.5), (b"0.01", 0.01), (b".3", 0.3), (b"+0.7", 0.7), (b"5e-1", 0.5)])
+@pytest.mark.parametrize("raw,value", [(b"0.5", 0.5), (b"0.01", 0.01), (b".3", 0.3), (b"+0.7", 0.7), (b"5e-1", 0.5),
+                                       (b"0.99", 0.99), (b"0.456", 0.46)])
 def test_conf_payloads(raw, value):
-    assert commands.parse_conf(raw) == pytest.approx(value)
+    assert commands.parse_conf(raw) == value
+    assert commands.format_state("conf", commands.parse_conf(raw)) == repr(value).encode()
 
 
 @pytest.mark.parametrize("raw", [b"", b"nan", b"NaN", b"inf", b"-0.5", b"0", b"1", b"1.5", b"0x1p-1", b"abc",
+                                 b"4.9e-324", b"0.9999999999999999", b"0.001", b"0.995",
                                  b"0.5" + b" " * 40, b"\xff\xfe", b"0.5\x00", b"1e999", b"0_5", "٠.٥".encode()])
 def test_bad_conf_payloads_are_rejected(raw):
     with pytest.raises(ValueError):
@@ -148,7 +153,7 @@ def test_parsers_never_crash_and_accept_only_sane_values(raw):
     except ValueError:
         pass
     else:
-        assert math.isfinite(value) and 0 < value < 1
+        assert math.isfinite(value) and CONF_MIN <= value <= CONF_MAX and value == round(value, 2)
     try:
         assert commands.parse_detection(raw) in (True, False)
     except ValueError:
@@ -257,3 +262,186 @@ def test_stdout_publisher_prints_the_mqtt_messages():
     assert lines[5]["payload"]["detections"] == []
     assert lines[6]["payload"] == {"fps": 4.5, "dropped_frames": 0}
     assert lines[-1]["payload"] == "offline"
+
+
+def test_every_component_carries_qos_and_the_one_confidence_range():
+    cmps = discovery.components(T, "front", ("person",), ("drive",), discovery.DIAGNOSTIC_KEYS, qos=1)
+    assert cmps and all(c["qos"] == 1 for c in cmps.values())
+    number = cmps["edgecam_front_conf"]
+    assert (number["min"], number["max"], number["step"]) == (CONF_MIN, CONF_MAX, 0.01)
+    assert all(c["qos"] == 2 for c in discovery.components(T, "front", ("person",), qos=2).values())
+
+
+def test_diagnostic_entities_only_for_stats_keys_sent_and_templates_never_read_a_missing_key():
+    jinja2 = pytest.importorskip("jinja2")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # touching a missing key raises
+
+    default = discovery.components(T, "front", ())
+    keys = discovery.stats_template_keys(default)
+    assert keys == set(discovery.DEFAULT_DIAGNOSTICS)  # thermal off: no temperature / throttled entities
+    assert "edgecam_front_temperature" not in default and "edgecam_front_throttled" not in default
+    full = discovery.components(T, "front", (), (), discovery.DIAGNOSTIC_KEYS)
+    rendered = {}
+    for stats in ({"fps": 4.5, "inference_ms": 12.0, "dropped_frames": 3, "temperature_c": 51.2, "throttled": True},
+                  {"fps": 4.5, "temperature_c": None, "throttled": None},
+                  {"fps": 4.5}):
+        for cid, cfg in full.items():
+            if "value_template" in cfg and cfg["state_topic"] == T.stats:
+                rendered[cid] = env.from_string(cfg["value_template"]).render(value_json=stats, value=json.dumps(stats))
+        if "temperature_c" in stats and stats["temperature_c"] is not None:
+            assert rendered["edgecam_front_temperature"] == "51.2" and rendered["edgecam_front_throttled"] == "ON"
+        else:  # Home Assistant shows "None" as unknown, without a template warning
+            assert rendered["edgecam_front_temperature"] == "None" and rendered["edgecam_front_throttled"] == "None"
+    assert rendered["edgecam_front_dropped_frames"] == "None" and rendered["edgecam_front_fps"] == "4.5"
+
+
+def test_slug_collisions_name_both():
+    assert slug_collisions(["person", "Person", "dog", "Front Door", "front-door", "person"]) == [
+        ("person", "Person"), ("Front Door", "front-door")]
+    assert slug_collisions(["Front-Door", "front_door"]) == [("Front-Door", "front_door")]
+    assert slug_collisions(["a", "b", "traffic light"]) == []
+
+
+def test_removal_markers_stay_in_every_announcement(tmp_path):
+    """Narrow the labels, restart twice before Home Assistant saw anything: the markers are still sent."""
+    ha = HomeAssistantSettings()
+
+    def announce(labels, zones=()):
+        ann = Announcer(ha, T, "front", tmp_path, labels=labels, zones=zones)
+        cmps = json.loads(ann.messages()[0][1])["cmps"]
+        ann.commit()
+        return ann, cmps
+
+    announce(("person", "dog", "cat"), ("drive",))
+    _, cmps = announce(("person",))
+    gone = {"edgecam_front_dog_count", "edgecam_front_cat_occupancy", "edgecam_front_zone_drive_person_count"}
+    assert all(cmps[c] == {"p": cmps[c]["p"]} for c in gone)
+    for _ in range(2):  # restarts: still marked
+        _, cmps = announce(("person",))
+        assert all(len(cmps[c]) == 1 for c in gone)
+    _, cmps = announce(("person", "dog"))  # dog comes back: a full config again, cat still marked removed
+    assert "unique_id" in cmps["edgecam_front_dog_count"] and cmps["edgecam_front_cat_count"] == {"p": "sensor"}
+
+
+def test_diagnostics_follow_the_stats_and_are_remembered(tmp_path):
+    ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path)
+    assert "edgecam_front_temperature" not in json.loads(ann.messages()[0][1])["cmps"]
+    ann.commit()
+    assert ann.observe_stats({"fps", "inference_ms", "dropped_frames", "temperature_c", "throttled", "uptime_s"})
+    assert not ann.observe_stats({"fps", "inference_ms", "dropped_frames", "temperature_c", "throttled"})
+    assert "edgecam_front_temperature" in json.loads(ann.messages()[0][1])["cmps"]
+    ann.commit()
+    again = Announcer(HomeAssistantSettings(), T, "front", tmp_path)  # restart: announced from the start
+    assert "unique_id" in json.loads(again.messages()[0][1])["cmps"]["edgecam_front_throttled"]
+    assert again.observe_stats({"fps", "inference_ms", "dropped_frames"})  # thermal switched off
+    assert json.loads(again.messages()[0][1])["cmps"]["edgecam_front_throttled"] == {"p": "binary_sensor"}
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe", b""])
+def test_corrupt_discovery_record_is_moved_aside(tmp_path, caplog, content):
+    (tmp_path / "discovery.json").write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path, labels=("person",))
+    assert "edgecam_front_person_count" in json.loads(ann.messages()[0][1])["cmps"]
+    aside = list(tmp_path.glob("discovery.json.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content
+    assert sum("moved it to" in r.message for r in caplog.records) == 1
+    ann.commit()
+    assert json.loads((tmp_path / "discovery.json").read_text())["components"]
+
+
+def test_spool_moves_malformed_rows_aside_and_keeps_the_rest(tmp_path, caplog):
+    import sqlite3
+
+    path = tmp_path / "spool.sqlite3"
+    spool = Spool(path, 100)
+    spool.append("edgecam/front/events", b"first", 1)
+    spool.close()
+    db = sqlite3.connect(path)
+    db.executemany("INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
+                   [("edgecam/+/events", b"wild", 1, 0), ("edgecam/front/events", "text payload", 1, 0),
+                    ("edgecam/front/events", b"bad qos", 7, 0), ("edgecam/front/events", b"second", 1, 0)])
+    db.commit()
+    db.close()
+    spool = Spool(path, 100)
+    with caplog.at_level(logging.WARNING):
+        rows = spool.read_after(0, 10)
+    assert [m.payload for m in rows] == [b"first", b"second"]
+    assert spool.rejected == 3 and len(spool) == 2
+    assert sum("malformed row" in r.message for r in caplog.records) == 1
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT COUNT(*) FROM rejected").fetchone()[0] == 3
+    db.close()
+    spool.close()
+
+
+def test_a_spool_file_that_is_not_a_database_is_moved_aside(tmp_path, caplog):
+    path = tmp_path / "spool.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with caplog.at_level(logging.WARNING):
+        spool = Spool(path, 10)
+    spool.append("t", b"x", 1)
+    assert len(spool) == 1 and len(list(tmp_path.glob("spool.sqlite3.corrupt-*"))) == 1
+    assert "moved it to" in caplog.text
+    spool.close()
+
+
+EVENT_KEYS = {"v", "type", "id", "label", "score", "top_score", "box", "start_time", "end_time", "zones"}
+DETECTIONS_KEYS = {"v", "camera", "frame", "timestamp", "inference_ms", "width", "height", "detections"}
+DETECTION_KEYS = {"label", "label_id", "score", "box"}
+
+
+def test_event_and_detections_payload_keys_are_pinned():
+    """CONTRACT §6: renaming or dropping one of these keys breaks subscribers."""
+    ev = Event("new", "1-ab", "person", 0.8, 0.9, (1, 2, 3, 4), 1000.0, zones=("drive",))
+    assert set(ev.to_payload()) == EVENT_KEYS
+    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS
+    restart = replace(ev, type="end", end_time=1001.0, reason="restart").to_payload()
+    assert set(restart) == EVENT_KEYS | {"reason"} and restart["reason"] == "restart"
+    payload = detections_payload(_update(3, 2))
+    assert set(payload) == DETECTIONS_KEYS
+    assert all(set(d) == DETECTION_KEYS for d in payload["detections"]) and len(payload["detections"]) == 2
+    assert set(detections_payload(_update(4, 1, inference=False))) == DETECTIONS_KEYS
+
+
+def test_home_assistant_births_are_logged_once_per_interval(caplog):
+    from edgecam.publishers.mqtt.router import CommandRouter
+    from edgecam.runtime.controls import Controls
+
+    now = [0.0]
+    asked = []
+    router = CommandRouter(T, "homeassistant/status", Controls(), lambda: asked.append(1), clock=lambda: now[0],
+                           birth_log_s=300.0)
+    assert ("homeassistant/status", 1) in router.subscriptions() and ("edgecam/front/set/conf", 1) in router.subscriptions()
+    with caplog.at_level(logging.INFO, logger="edgecam.publishers.mqtt.router"):
+        for _ in range(1000):
+            router.handle("homeassistant/status", b"online")
+            now[0] += 0.1  # 100 s in all
+        router.handle("homeassistant/status", b"offline")
+        now[0] += 300.0
+        router.handle("homeassistant/status", b"online")
+    lines = [r.message for r in caplog.records if "Home Assistant is online" in r.message]
+    assert len(asked) == 1001 and router.births == 1001  # discovery is asked for every time
+    assert len(lines) == 2 and "(1000 births since the last such line)" in lines[1]
+
+
+def test_commands_use_the_one_confidence_range():
+    from edgecam.publishers.mqtt.router import CommandRouter
+    from edgecam.runtime.controls import Controls
+
+    controls = Controls(conf=0.45)
+    router = CommandRouter(T, None, controls, lambda: None)
+    for payload in (b"4.9e-324", b"0.9999999999999999", b"0.994", b"0"):
+        router.handle("edgecam/front/set/conf", payload)
+        assert controls.conf == 0.45
+    router.handle("edgecam/front/set/conf", b"0.456")
+    assert controls.conf == 0.46 and commands.format_state("conf", controls.conf) == b"0.46"
+
+
+def test_a_learnt_label_colliding_with_a_known_one_is_not_announced_and_warned_once(tmp_path, caplog):
+    ann = Announcer(HomeAssistantSettings(), T, "front", tmp_path, default_labels=("person",))
+    with caplog.at_level(logging.WARNING):
+        assert ann.observe(["Person"], []) is False
+        assert ann.observe(["Person", "dog"], []) is True
+    assert ann.labels == {"person", "dog"}
+    assert sum("same Home Assistant id" in r.message for r in caplog.records) == 1

@@ -112,7 +112,7 @@ def test_every_frame_in_order_tracks_ended_and_stages_in_their_threads(detector,
     assert run_bounded(p) is None
     real = [u for u in pub.updates if u.frame.index >= 0]
     assert [u.frame.index for u in real] == list(range(6))
-    assert all(u.inference is not None and len(u.detections) >= 3 for u in real)
+    assert all(u.inference is not None and len(u.inference.detections) >= 3 for u in real)
     events = [e for u in pub.updates for e in u.events]
     news = {e.id for e in events if e.type == "new"}
     ends = {e.id for e in events if e.type == "end"}

@@ -217,7 +217,7 @@ def test_publish_confirmed_only_filters_unconfirmed_detections():
     outs = run(tr, [make_dets(person), make_dets(person, ("dog", (500, 500, 540, 540), 0.9))])
     assert len(outs[0].detections) == 0
     assert len(outs[1].detections) == 1 and outs[1].detections.label(0) == "person"
-    tr_all = IouTracker(TrackerSettings(min_hits=2))
+    tr_all = IouTracker(TrackerSettings(min_hits=2, publish_detections="all"))
     assert len(tr_all.update(make_dets(person), 0.0).detections) == 1
 
 

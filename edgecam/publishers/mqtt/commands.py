@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, conf_problem, normalise_conf
+
 MAX_PAYLOAD = 32  # bytes; anything longer is rejected without decoding
 _NUMBER = re.compile(r"^[+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _ON = {"ON", "TRUE", "1"}
@@ -38,14 +40,17 @@ def parse_detection(payload: bytes) -> bool:
 
 
 def parse_conf(payload: bytes) -> float:
-    """A plain decimal number strictly between 0 and 1 (no NaN, inf, hex, signs other than +)."""
+    """A plain decimal number in the confidence range (``detectors/confidence.py``; no NaN, inf, hex,
+    signs other than +), rounded to the resolution every interface shows."""
     text = _text(payload, "set/conf")
     if not _NUMBER.match(text):
-        raise ValueError(f"set/conf: expected a number between 0 and 1, got {text!r}")
+        raise ValueError(f"set/conf: expected a number from {CONF_MIN} to {CONF_MAX}, got {text!r}")
     value = float(text)
-    if not math.isfinite(value) or not 0.0 < value < 1.0:
-        raise ValueError(f"set/conf: {text} is out of range; send a number strictly between 0 and 1")
-    return value
+    problem = conf_problem(value) if math.isfinite(value) else f"must be a number from {CONF_MIN} to {CONF_MAX}"
+    if problem is not None:
+        raise ValueError(f"set/conf: {text} {problem}" if "out of range" not in problem
+                         else f"set/conf: {problem}")
+    return normalise_conf(value)
 
 
 PARSERS = {"detection": parse_detection, "conf": parse_conf}
@@ -56,5 +61,5 @@ def format_state(name: str, value: object) -> bytes:
     if name == "detection":
         return b"ON" if value else b"OFF"
     if name == "conf":
-        return f"{float(value):.4g}".encode()
+        return repr(normalise_conf(float(value))).encode()
     raise KeyError(name)

@@ -4,6 +4,8 @@ Events are appended to the spool first; this class hands them to paho oldest fir
 ``window`` unacknowledged at a time, and deletes each one from the spool only after its PUBACK.
 A new connection (paho drops its queue) restarts the replay from the oldest unacknowledged event,
 after deleting everything already acknowledged, so an acked event is never sent twice.
+A message paho refuses outright (ValueError/TypeError: e.g. a wildcard in its topic) is moved aside
+by the spool and delivery goes on with the next one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ class EventDelivery:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def rejected(self) -> int:
+        """Spooled messages moved aside because they could not be sent."""
+        return self.spool.rejected
 
     @property
     def idle(self) -> bool:
@@ -61,7 +68,12 @@ class EventDelivery:
         if room <= 0:
             return
         for row in self.spool.read_after(self._cursor, room):
-            info = publish(row.topic, row.payload, row.qos, row.retain)
+            try:
+                info = publish(row.topic, row.payload, row.qos, row.retain)
+            except (ValueError, TypeError) as exc:
+                self.spool.reject(row.id, f"refused by the MQTT client: {exc}")
+                self._cursor = row.id
+                continue
             if info is None:
                 return
             self._inflight.append((info, row.id))

@@ -10,20 +10,36 @@ Entities per camera:
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
-  (``binary_sensor``), all read from the stats JSON with ``value_template``
-- ``switch`` detection on/off and ``number`` confidence threshold (``set/…`` and ``state/…``)
+  (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key is
+  being sent (``diagnostics``), and each template renders ``None`` (Home Assistant: unknown) rather
+  than warning when its key is missing from one message
+- ``switch`` detection on/off and ``number`` confidence threshold (``set/…`` and ``state/…``), whose
+  range is the one of :mod:`edgecam.detectors.confidence`
+
+Every component carries ``qos``: Home Assistant does not inherit the device-level option.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from edgecam import __version__
+from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, CONF_STEP
 from edgecam.publishers.mqtt.topics import Topics, slug
 
 ORIGIN = {"name": "edgecam", "sw": __version__, "url": "https://github.com/edgecam/edgecam"}
 
 _OCCUPIED = "{{ 'ON' if (value | int(0)) > 0 else 'OFF' }}"
+
+
+def _stats_value(key: str) -> str:
+    return "{{ value_json.%s if value_json.%s is defined else None }}" % (key, key)
+
+
+def _stats_flag(key: str) -> str:
+    return ("{{ None if value_json.%s is not defined or value_json.%s is none "
+            "else ('ON' if value_json.%s else 'OFF') }}" % (key, key, key))
 
 # (object id, name, stats key, extra config) of the diagnostic sensors fed by the stats JSON
 _DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
@@ -34,6 +50,11 @@ _DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"unit_of_measurement": "°C", "state_class": "measurement", "device_class": "temperature"}),
     ("dropped_frames", "Dropped frames", "dropped_frames", {"state_class": "total_increasing"}),
 )
+_THROTTLED_KEY = "throttled"
+
+# Every stats key a diagnostic entity reads; DEFAULT_DIAGNOSTICS are sent by every pipeline.
+DIAGNOSTIC_KEYS = frozenset({key for _, _, key, _ in _DIAGNOSTIC_SENSORS} | {_THROTTLED_KEY})
+DEFAULT_DIAGNOSTICS = frozenset({"fps", "inference_ms", "dropped_frames"})
 
 
 def node_id(camera_id: str) -> str:
@@ -67,9 +88,16 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
 
 
 def components(
-    topics: Topics, camera_id: str, labels: Iterable[str], zones: Iterable[str] = ()
+    topics: Topics,
+    camera_id: str,
+    labels: Iterable[str],
+    zones: Iterable[str] = (),
+    diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
+    qos: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``."""
+    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``,
+    with diagnostic entities for the stats keys in ``diagnostics``; each with ``qos``."""
+    diagnostics = set(diagnostics)
     node = node_id(camera_id)
     labels = sorted(set(labels))
     zones = sorted(set(zones))
@@ -86,24 +114,27 @@ def components(
         "content_type": "image/jpeg",
     }
     for obj, name, key, extra in _DIAGNOSTIC_SENSORS:
+        if key not in diagnostics:
+            continue
         out[f"{node}_{obj}"] = {
             "p": "sensor",
             "name": name,
             "unique_id": f"{node}_{obj}",
             "state_topic": topics.stats,
-            "value_template": "{{ value_json.%s }}" % key,
+            "value_template": _stats_value(key),
             "entity_category": "diagnostic",
             **extra,
         }
-    out[f"{node}_throttled"] = {
-        "p": "binary_sensor",
-        "name": "Throttled",
-        "unique_id": f"{node}_throttled",
-        "state_topic": topics.stats,
-        "value_template": "{{ 'ON' if value_json.throttled else 'OFF' }}",
-        "device_class": "problem",
-        "entity_category": "diagnostic",
-    }
+    if _THROTTLED_KEY in diagnostics:
+        out[f"{node}_throttled"] = {
+            "p": "binary_sensor",
+            "name": "Throttled",
+            "unique_id": f"{node}_throttled",
+            "state_topic": topics.stats,
+            "value_template": _stats_flag(_THROTTLED_KEY),
+            "device_class": "problem",
+            "entity_category": "diagnostic",
+        }
     out[f"{node}_detection"] = {
         "p": "switch",
         "name": "Detection",
@@ -121,18 +152,29 @@ def components(
         "unique_id": f"{node}_conf",
         "command_topic": topics.command("conf"),
         "state_topic": topics.state("conf"),
-        "min": 0.01,
-        "max": 0.99,
-        "step": 0.01,
+        "min": CONF_MIN,
+        "max": CONF_MAX,
+        "step": CONF_STEP,
         "mode": "slider",
         "entity_category": "config",
     }
+    for cfg in out.values():
+        cfg["qos"] = qos
     return out
 
 
 def removals(previous: dict[str, str], current: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     """``{"p": platform}`` entries for components announced before (``previous``: id → platform) but gone now."""
     return {cid: {"p": platform} for cid, platform in sorted(previous.items()) if cid not in current}
+
+
+def stats_template_keys(cmps: dict[str, dict[str, Any]]) -> set[str]:
+    """The stats JSON keys the components' value templates read (for checks against the stats sent)."""
+    keys: set[str] = set()
+    for cfg in cmps.values():
+        template = cfg.get("value_template", "")
+        keys.update(re.findall(r"value_json\.([A-Za-z_][A-Za-z0-9_]*)", template))
+    return keys
 
 
 def device_payload(

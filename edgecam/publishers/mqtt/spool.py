@@ -8,6 +8,11 @@ When the disk refuses a write (full, read-only, I/O error) the messages are held
 ids they would have had, so replay order and acknowledgement tracking are unchanged; they are
 written to disk as soon as a write succeeds again (retried at most every ``RETRY_S``), and what
 cannot be kept is counted and reported, never lost silently.
+
+A row that cannot be sent as it is (a topic with a wildcard or NUL, an impossible QoS, a payload that
+is not bytes — a corrupt or hand-edited file) is moved to the ``rejected`` table with one warning per
+batch, and the rows after it keep being delivered.  A file that is not an SQLite database at all is
+moved aside (``spool.sqlite3.corrupt-<time>``) with a warning and a fresh spool is started.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from edgecam.errors import EdgecamError
+from edgecam.records import move_aside
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,23 @@ class SpooledMessage:
     retain: bool
 
 
+def row_problem(topic: object, payload: object, qos: object, retain: object) -> str | None:
+    """Why a spooled row cannot be published as it is, or None."""
+    if not isinstance(topic, str) or not topic:
+        return "empty or non-text topic"
+    if any(c in topic for c in "+#\x00"):
+        return f"topic {topic[:80]!r} has a wildcard or NUL"
+    if len(topic.encode("utf-8", "surrogatepass")) > 65535:
+        return "topic longer than 65535 bytes"
+    if not isinstance(payload, bytes):
+        return f"payload is {type(payload).__name__}, not bytes"
+    if qos not in (0, 1, 2) or isinstance(qos, bool):
+        return f"qos {qos!r} is not 0, 1 or 2"
+    if retain not in (0, 1):
+        return f"retain {retain!r} is not 0 or 1"
+    return None
+
+
 class Spool:
     """Thread-safe FIFO of MQTT messages in one SQLite file. Ids increase in insertion order."""
 
@@ -61,25 +84,45 @@ class Spool:
         self._failing: str | None = None
         self._last_full_warning = -1e18
         self._unwarned_drops = 0
+        self.rejected = 0  # malformed rows moved to the ``rejected`` table
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS outbox ("
-                " id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
-                " qos INTEGER NOT NULL, retain INTEGER NOT NULL)"
-            )
-            self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-            row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-            self._last_id = max(int(row[0]) if row else 0,
-                                int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]))
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) or not self.path.exists():
+                raise self._open_error(exc) from exc
+            if getattr(self, "_db", None) is not None:
+                self._db.close()
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            if move_aside(self.path, f"not an SQLite database: {exc}") is None:
+                raise self._open_error(exc) from exc
+            try:
+                self._open()
+            except (sqlite3.Error, OSError) as exc2:
+                raise self._open_error(exc2) from exc2
         except (sqlite3.Error, OSError) as exc:
-            raise SpoolOpenError(
-                f"cannot open the MQTT spool {self.path}: {exc}; make the state directory ([output] state_dir) "
-                "writable and not full, or delete a corrupt spool file"
-            ) from exc
+            raise self._open_error(exc) from exc
+
+    def _open_error(self, exc: BaseException) -> SpoolOpenError:
+        return SpoolOpenError(
+            f"cannot open the MQTT spool {self.path}: {exc}; make the state directory ([output] state_dir) "
+            "writable and not full"
+        )
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+            " qos INTEGER NOT NULL, retain INTEGER NOT NULL)"
+        )
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        self._last_id = max(int(row[0]) if row else 0,
+                            int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()[0]))
 
     def __len__(self) -> int:
         return self._count + len(self._held) - len(self._undeleted)
@@ -109,15 +152,51 @@ class Spool:
         return self.append_many([(topic, payload, qos, retain)])
 
     def read_after(self, after_id: int, limit: int) -> list[SpooledMessage]:
-        """Up to ``limit`` messages with id > ``after_id``, oldest first."""
+        """Up to ``limit`` messages with id > ``after_id``, oldest first (malformed rows moved aside)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit + len(self._undeleted)),
             ).fetchall()
-            out = [SpooledMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4])) for r in rows if r[0] not in self._undeleted]
+            out, bad = [], []
+            for r in rows:
+                if r[0] in self._undeleted:
+                    continue
+                problem = row_problem(r[1], r[2], r[3], r[4])
+                if problem is None:
+                    out.append(SpooledMessage(r[0], r[1], bytes(r[2]), r[3], bool(r[4])))
+                else:
+                    bad.append((r[0], problem))
+            if bad:
+                self._reject(bad)
             out += [m for m in self._held if m.id > after_id]  # held ids are all newer than the disk's
         return out[:limit]
+
+    def reject(self, message_id: int, problem: str) -> None:
+        """Move one message that cannot be sent (e.g. paho refused its topic) out of the queue."""
+        with self._lock:
+            self._held = [m for m in self._held if m.id != message_id]
+            self._reject([(message_id, problem)])
+
+    def _reject(self, bad: list[tuple[int, str]]) -> None:
+        ids = [(i,) for i, _ in bad]
+        try:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY, topic, payload, qos, retain)")
+            cur.executemany("INSERT OR REPLACE INTO rejected SELECT id, topic, payload, qos, retain FROM outbox "
+                            "WHERE id = ?", ids)
+            cur.executemany("DELETE FROM outbox WHERE id = ?", ids)
+            cur.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            log.warning("MQTT spool %s: cannot move %d malformed row(s) aside (%s)", self.path, len(bad), exc)
+            return
+        self.rejected += len(bad)
+        self._recount()
+        first_id, first_problem = bad[0]
+        log.warning("MQTT spool %s: moved %d malformed row(s) to its 'rejected' table (first: id %d, %s); "
+                    "later events are delivered", self.path, len(bad), first_id, first_problem)
 
     def delete(self, ids: Iterable[int]) -> None:
         ids = {int(i) for i in ids}

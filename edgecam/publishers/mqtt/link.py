@@ -1,0 +1,173 @@
+"""The MQTT link: the paho client's lifetime, availability, subscriptions and connection counters.
+
+paho's network thread connects, reconnects with capped backoff and runs the callbacks here.  Each
+successful connect starts a new *generation*: paho's queue of unacknowledged messages is dropped (the
+owner re-sends from its spool and retained state), ``online`` is published and the subscriptions are
+made.  :meth:`MqttLink.publish` refuses (returns None) when the generation it was given is no longer
+current, so nothing meant for a dead connection is handed to a new one out of order.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import sys
+import threading
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+
+from edgecam.publishers.mqtt.connection import build_client, connect_async
+from edgecam.publishers.mqtt.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+_AVAILABILITY_QOS = 1
+
+
+class MqttLink:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        availability_topic: str,
+        password: str | None,
+        subscriptions: list[tuple[str, int]],
+        on_message: Callable[[str, bytes], None],
+        on_connected: Callable[[int], None],
+        on_activity: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.availability_topic = availability_topic
+        self._password = password
+        self._subscriptions = subscriptions
+        self._on_message_cb = on_message
+        self._on_connected_cb = on_connected
+        self._on_activity = on_activity
+        self._send_lock = threading.Lock()  # orders publishes against on_connect's queue reset
+        self._connected = threading.Event()
+        self._closing = False
+        self.generation = 0
+        self.published = 0
+        self.connects = 0
+        self.connect_failures = 0
+        self.last_error: str | None = None
+        self._client: mqtt.Client | None = None
+
+    # -- lifetime --------------------------------------------------------------------------------
+    def start(self) -> None:
+        client = build_client(self.settings, self.client_id, self.availability_topic, self._password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        client.on_publish = lambda *a: self._on_activity()
+        self._client = client
+        log.info("MQTT: connecting to %s:%d as %s", self.settings.host, self.settings.port, self.client_id)
+        connect_async(client, self.settings)
+
+    def close(self, ack_timeout: float) -> None:
+        """Publish ``offline`` (waiting up to ``ack_timeout`` for the broker), disconnect, stop the loop."""
+        self._closing = True
+        client = self._client
+        if client is None:
+            return
+        if self._connected.is_set():
+            with self._send_lock:
+                info = client.publish(self.availability_topic, b"offline", qos=_AVAILABILITY_QOS, retain=True)
+            try:
+                info.wait_for_publish(timeout=max(0.5, min(2.0, ack_timeout)))
+            except (RuntimeError, ValueError):
+                pass
+            client.disconnect()
+        client.loop_stop()
+
+    # -- status ----------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connected": self.connected,
+            "published": self.published,
+            "reconnects": max(0, self.connects - 1),
+            "connect_failures": self.connect_failures,
+            "last_error": self.last_error,
+        }
+
+    # -- sending ---------------------------------------------------------------------------------
+    def publish(self, gen: int, topic: str, payload: bytes, qos: int, retain: bool) -> mqtt.MQTTMessageInfo | None:
+        """Hand one message to paho unless the connection changed since ``gen`` (None: retry later).
+
+        ValueError from paho (a topic it refuses, e.g. with a wildcard) propagates to the caller."""
+        client = self._client
+        assert client is not None
+        with self._send_lock:
+            if gen != self.generation or not self._connected.is_set():
+                return None
+            info = client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self.published += 1
+            return info
+        return None
+
+    # -- paho callbacks (network thread) ---------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self.connect_failures += 1
+            message = f"MQTT broker {self.settings.host}:{self.settings.port} refused the connection: {reason}"
+            if reason.value in (0x04, 0x05, 0x86, 0x87, 134, 135):  # bad credentials / not authorised
+                message += "; check mqtt.username and the password source (retrying)"
+            else:
+                message += " (retrying)"
+            if message != self.last_error:
+                log.error("%s", message)
+            self.last_error = message
+            return
+        with self._send_lock:
+            client.drop_out_messages()  # the owner's spool, not paho, re-sends what was not acknowledged
+            self.generation += 1
+            self._on_connected_cb(self.generation)
+        self.connects += 1
+        self.last_error = None
+        self._connected.set()
+        client.publish(self.availability_topic, b"online", qos=_AVAILABILITY_QOS, retain=True)
+        if self._subscriptions:
+            client.subscribe(self._subscriptions)
+        log.info("MQTT: connected to %s:%d", self.settings.host, self.settings.port)
+        self._on_activity()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if was and not self._closing:
+            log.warning("MQTT: disconnected from %s:%d (%s); reconnecting, events are spooled",
+                        self.settings.host, self.settings.port, reason)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self.connect_failures += 1
+        exc = sys.exc_info()[1]  # paho calls this inside its ``except OSError`` block
+        where = f"MQTT broker {self.settings.host}:{self.settings.port}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            message = (f"{where}: TLS certificate check failed ({exc.verify_message}); check mqtt.ca_file and that "
+                       "mqtt.host matches the broker certificate (retrying)")
+        elif isinstance(exc, ssl.SSLError):
+            message = f"{where}: TLS handshake failed ({exc.reason}); is the broker port a TLS listener? (retrying)"
+        elif isinstance(exc, ConnectionRefusedError):
+            message = f"{where} refused the TCP connection; is the broker running on that port? (retrying)"
+        else:
+            message = f"{where} is unreachable ({exc or 'no detail'}) (retrying)"
+        if message != self.last_error:
+            log.warning("%s", message)
+        self.last_error = message
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._on_message_cb(msg.topic, bytes(msg.payload))
+        except Exception:  # a bad message must never take down the network thread
+            log.exception("MQTT: failed to handle a message on %s", msg.topic)

@@ -1,0 +1,81 @@
+"""The command router: one table from subscribed topic to handler.
+
+- ``<base>/set/<name>`` for every command in :data:`commands.PARSERS`: the payload is parsed strictly
+  and applied to the live :class:`~edgecam.runtime.controls.Controls` (which echo it on ``state/<name>``
+  through the publisher); a bad payload is logged as one warning and ignored.
+- Home Assistant's birth topic: ``online`` asks for discovery to be sent again.  Home Assistant (or a
+  flapping broker bridge) may repeat its birth thousands of times; the log gets one line per
+  ``birth_log_s`` with the number of births since the last line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from edgecam.publishers.mqtt import commands
+from edgecam.publishers.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+BIRTH_LOG_S = 300.0
+_COMMAND_QOS = 1
+
+
+class CommandRouter:
+    def __init__(
+        self,
+        topics: Topics,
+        ha_status_topic: str | None,
+        controls,
+        on_ha_online: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+        birth_log_s: float = BIRTH_LOG_S,
+    ) -> None:
+        self.controls = controls
+        self._on_ha_online = on_ha_online
+        self._clock = clock
+        self.birth_log_s = birth_log_s
+        self.births = 0
+        self._births_unlogged = 0
+        self._last_birth_log = -float("inf")
+        self._table: dict[str, Callable[[bytes], None]] = {
+            topics.command(name): (lambda payload, name=name: self._command(name, payload))
+            for name in commands.PARSERS
+        }
+        if ha_status_topic:
+            self._table[ha_status_topic] = self._ha_status
+
+    def subscriptions(self) -> list[tuple[str, int]]:
+        return [(topic, _COMMAND_QOS) for topic in self._table]
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        handler = self._table.get(topic)
+        if handler is not None:
+            handler(payload)
+
+    def _command(self, name: str, payload: bytes) -> None:
+        try:
+            value = commands.PARSERS[name](payload)
+            if name == "detection":
+                self.controls.set_detection_enabled(value)
+            else:
+                self.controls.set_conf(value)
+        except ValueError as exc:
+            log.warning("MQTT command ignored: %s", exc)
+            return
+        log.info("MQTT command accepted: %s = %s", name, value)
+
+    def _ha_status(self, payload: bytes) -> None:
+        if payload.strip() != b"online":
+            return
+        self.births += 1
+        self._births_unlogged += 1
+        now = self._clock()
+        if now - self._last_birth_log >= self.birth_log_s:
+            more = f" ({self._births_unlogged} births since the last such line)" if self.births > 1 else ""
+            log.info("Home Assistant is online; re-sending discovery%s", more)
+            self._last_birth_log = now
+            self._births_unlogged = 0
+        self._on_ha_online()
