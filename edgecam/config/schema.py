@@ -11,6 +11,7 @@ from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
 from edgecam.sources.settings import CameraSettings
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
+from edgecam.web.settings import WebSettings
 
 
 def default_state_dir() -> str:
@@ -46,6 +47,7 @@ class Settings:
     masks: tuple[MaskSettings, ...] = ()
     thermal: ThermalSettings = field(default_factory=ThermalSettings)
     motion: MotionSettings = field(default_factory=MotionSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     def validate(self) -> None:
         names = [z.name for z in self.zones]
