@@ -119,6 +119,7 @@ class LiveViewServer(ThreadingHTTPServer):
 class LiveViewHandler(BaseHTTPRequestHandler):
     server: LiveViewServer
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # errors for unparsable requests get a status line too
     server_version = "edgecam"
     sys_version = ""
 

@@ -10,7 +10,6 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
-from edgecam.config.secrets import resolve_secret
 from edgecam.errors import ConfigError
 
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential")
@@ -64,6 +63,8 @@ class WebSettings:
 
     def password(self) -> str | None:
         """The password from its source, or None when none is set (ConfigError if it is unavailable)."""
+        from edgecam.config.secrets import resolve_secret  # here: edgecam.config imports this module
+
         return resolve_secret(self.password_file, self.password_env, self.password_credential, what="the live view password")
 
     def validate(self) -> None:
