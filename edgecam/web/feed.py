@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -19,6 +20,15 @@ from typing import Callable, Iterator
 from edgecam.domain import FrameUpdate
 
 log = logging.getLogger(__name__)
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Make the calling thread yield the CPU to the pipeline (Linux: nice is per thread, inherited by
+    the threads it starts).  The live view then takes only what the detector leaves idle."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):  # not Linux / not permitted: run at normal priority
+        pass
 
 
 class LiveFeed:
@@ -124,6 +134,7 @@ class LiveFeed:
         return (self._viewers > 0 or self._snapshot_waiters > 0) and self._latest_seq > self._jpeg_seq
 
     def _encode_loop(self) -> None:
+        lower_thread_priority()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._closed or self._wanted())

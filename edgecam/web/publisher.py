@@ -70,10 +70,15 @@ class WebPublisher:
         host = s.host if s.host not in ("0.0.0.0", "::", "[::]") else socket.gethostname()
         host = f"[{host}]" if ":" in host and not host.startswith("[") else host
         self.url = f"http://{host}:{self.server.url_port}/"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5},
-                                        name="edgecam-web", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="edgecam-web", daemon=True)
         self._thread.start()
         log.info("live view: %s%s", self.url, "" if password is None else f" (user {s.username}, password required)")
+
+    def _serve(self) -> None:
+        from edgecam.web.feed import lower_thread_priority
+
+        lower_thread_priority()  # inherited by every connection's thread
+        self.server.serve_forever(poll_interval=0.5)  # type: ignore[union-attr]
 
     def publish(self, update: FrameUpdate) -> None:
         self.feed.offer(update)

@@ -7,16 +7,18 @@ The daemon's own objects (detector, tracker, capture thread, the live view publi
 loopback port) run SOURCE unpaced and losslessly, as ``edgecam bench --pipeline`` does.  Blocks
 without a viewer and with one (a client reading ``/stream.mjpg`` as fast as it comes) alternate; the
 medians are compared.  The last line is
-``live_view pipeline_fps_no_viewer=F pipeline_fps_viewer=G ratio=R stream_fps=S``.
+``live_view pipeline_fps_no_viewer=F pipeline_fps_viewer=G ratio=R stream_fps=S render_ms=M``
+(``render_ms``: the encoder thread's work per JPEG, the robust number on a noisy machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -25,35 +27,56 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 
 
 class Viewer:
-    """A client reading the MJPEG stream until stopped; counts the JPEG parts it received."""
+    """A separate process reading the MJPEG stream (as a browser elsewhere would); counts JPEG parts."""
+
+    SCRIPT = """
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=30)
+conn.request("GET", "/stream.mjpg")
+r = conn.getresponse()
+while line := r.fp.readline():
+    if line.lower().startswith(b"content-length:"):
+        r.fp.readline()
+        r.fp.read(int(line.split(b":")[1]))
+        print(1, flush=True)
+"""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.frames = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-viewer", daemon=True)
+        self._proc = None
+        self._thread = threading.Thread(target=self._count, name="bench-viewer", daemon=True)
 
-    def _run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request("GET", "/stream.mjpg")
-        r = conn.getresponse()
-        while not self._stop.is_set():
-            line = r.fp.readline()
-            if not line:
-                break
-            if line.lower().startswith(b"content-length:"):
-                r.fp.readline()
-                r.fp.read(int(line.split(b":")[1]))
-                self.frames += 1
-        conn.close()
+    def _count(self) -> None:
+        for _ in self._proc.stdout:
+            self.frames += 1
 
     def __enter__(self) -> "Viewer":
+        self._proc = subprocess.Popen([sys.executable, "-c", self.SCRIPT, str(self.port)], stdout=subprocess.PIPE,
+                                      text=True)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
+        self._proc.terminate()
+        self._proc.wait(10)
         self._thread.join(10)
+
+
+def _render_ms(web, n: int) -> float:
+    """Median time of drawing + encoding the latest frame, the encoder thread's work per JPEG."""
+    import time
+
+    from edgecam.web.overlay import OverlayRenderer
+
+    update = web.feed.latest()
+    renderer = OverlayRenderer(web.zones, web.masks, web.settings.stream_width, web.settings.jpeg_quality)
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        renderer.render(update)
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(samples)
 
 
 def main() -> int:
@@ -115,9 +138,12 @@ def main() -> int:
                 streamed.append(viewer.frames / (time.perf_counter() - t0))
             print(f"round {r + 1}/{args.rounds}: no viewer {without[-1]:.2f} fps, viewer {with_viewer[-1]:.2f} fps "
                   f"(viewer received {streamed[-1]:.2f} frames/s)", flush=True)
+        render_ms = _render_ms(web, 50)
     a, b = statistics.median(without), statistics.median(with_viewer)
+    print(f"one live-view JPEG (draw + encode, {settings.web.stream_width} px wide): {render_ms:.2f} ms median "
+          f"= {render_ms * args.stream_fps / 10:.1f} % of one core at {args.stream_fps:g} fps", flush=True)
     print(f"live_view pipeline_fps_no_viewer={a:.2f} pipeline_fps_viewer={b:.2f} ratio={b / a:.3f} "
-          f"stream_fps={statistics.median(streamed):.2f}", flush=True)
+          f"stream_fps={statistics.median(streamed):.2f} render_ms={render_ms:.2f}", flush=True)
     return 0
 
 

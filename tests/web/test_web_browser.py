@@ -66,7 +66,8 @@ def test_page_streams_and_draws_a_zone(live_view, browser):
         ActionChains(browser).move_to_element_with_offset(canvas, round((fx - 0.5) * w), round((fy - 0.5) * h)) \
             .click().perform()
     wait.until(lambda d: d.find_element(By.ID, "zone-points").text == "4 points")
-    wait.until(lambda d: 'name = "porch"' in d.find_element(By.ID, "toml").text)
+    wait.until(lambda d: 'name = "porch"' in d.find_element(By.ID, "toml").text
+               and len(re.findall(r"\[[0-9.]+, [0-9.]+\]", d.find_element(By.ID, "toml").text)) == 4)
     toml = browser.find_element(By.ID, "toml").text
     assert toml.startswith("[[zones]]") and 'labels = ["horse"]' in toml and 'coordinates = "relative"' in toml
     pairs = [(float(x), float(y)) for x, y in re.findall(r"\[([0-9.]+), ([0-9.]+)\]", toml)]

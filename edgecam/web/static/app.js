@@ -95,11 +95,11 @@ function draft() {
   return { kind: $("kind").value, name: $("zone-name").value, points, labels };
 }
 
-let previewBusy = false;
+let previewBusy = false, previewAgain = false;
 async function preview() {
   text($("zone-points"), `${points.length} point${points.length === 1 ? "" : "s"}`);
+  if (previewBusy) { previewAgain = true; return; }  // one request at a time; the latest draft follows
   if (!points.length) { text($("toml"), ""); text($("zone-problem"), ""); text($("zone-counts"), "–"); return; }
-  if (previewBusy) return;
   previewBusy = true;
   try {
     const r = await postJSON("api/zones/preview", draft());
@@ -109,7 +109,10 @@ async function preview() {
     text($("zone-counts"), r.problem ? "–" : counts || "nothing");
   } catch (e) {
     text($("zone-problem"), e.message);
-  } finally { previewBusy = false; }
+  } finally {
+    previewBusy = false;
+    if (previewAgain) { previewAgain = false; preview(); }
+  }
 }
 
 function addPoint(ev) {
