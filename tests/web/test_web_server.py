@@ -218,3 +218,37 @@ def test_connections_are_capped(live_view):
             s.close()
     view.wait(lambda: view.publisher.server._active == 0, 30, "idle connections closed")
     assert request(view, "GET", "/api/zones").status == 200
+
+
+def test_a_busy_port_is_logged_and_the_daemon_runs_on(horse_scene, caplog):
+    import logging
+
+    from edgecam.domain import Detections, Frame, FrameUpdate
+    from edgecam.runtime.controls import Controls
+    from edgecam.web.publisher import WebPublisher
+    from edgecam.web.settings import WebSettings
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        pub = WebPublisher(WebSettings(port=port), "yard", Controls())
+        with caplog.at_level(logging.ERROR, logger="edgecam.web.publisher"):
+            pub.start()
+        assert pub.server is None and pub.url is None
+        [record] = [r for r in caplog.records if r.name == "edgecam.web.publisher"]
+        assert f"cannot listen on 127.0.0.1:{port}" in record.getMessage() and "enabled = false" in record.getMessage()
+        image = horse_scene[0]
+        pub.publish(FrameUpdate("yard", Frame(image, 0, 0.0), None, Detections.empty()))  # the pipeline goes on
+        pub.close()
+    finally:
+        taken.close()
+
+
+def test_header_floods_and_head_requests(live_view):
+    view = live_view()
+    flood = {f"X-H{i}": "x" for i in range(150)}
+    assert request(view, "GET", "/", headers=flood).status == 431
+    head = request(view, "HEAD", "/api/zones")
+    assert head.status == 200 and head.body == b"" and int(head.headers["Content-Length"]) > 0
