@@ -45,7 +45,7 @@ class LiveFeed:
         self._encoded = 0  # JPEGs made (stream clients wait for this to grow)
         self._last_encode = -1e18
         self._viewers = 0
-        self._snapshot_waiters = 0
+        self._snapshot_seq = 0  # a snapshot asked for a JPEG of at least this frame
         self._closed = False
         self._events: deque[dict] = deque(maxlen=events_kept)
         self._thread: threading.Thread | None = None
@@ -60,7 +60,7 @@ class LiveFeed:
             if update.frame.index >= 0:  # not the shutdown placeholder
                 self._latest = update
                 self._latest_seq += 1
-                wake = self._viewers > 0 or self._snapshot_waiters > 0
+                wake = self._viewers > 0
             if wake:
                 self._cond.notify_all()
 
@@ -110,12 +110,9 @@ class LiveFeed:
             if self._jpeg is not None and self._jpeg_seq == self._latest_seq:
                 return self._jpeg
             wanted = self._latest_seq
-            self._snapshot_waiters += 1
+            self._snapshot_seq = max(self._snapshot_seq, wanted)  # one-shot demand, met by one encode
             self._cond.notify_all()
-            try:
-                self._cond.wait_for(lambda: self._closed or self._jpeg_seq >= wanted, timeout)
-            finally:
-                self._snapshot_waiters -= 1
+            self._cond.wait_for(lambda: self._closed or self._jpeg_seq >= wanted, timeout)
             return self._jpeg
 
     # -- the encoder thread ------------------------------------------------------------------------
@@ -131,7 +128,7 @@ class LiveFeed:
             self._thread.join(5.0)
 
     def _wanted(self) -> bool:
-        return (self._viewers > 0 or self._snapshot_waiters > 0) and self._latest_seq > self._jpeg_seq
+        return (self._viewers > 0 and self._latest_seq > self._jpeg_seq) or self._snapshot_seq > self._jpeg_seq
 
     def _encode_loop(self) -> None:
         lower_thread_priority()
