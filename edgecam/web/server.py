@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,6 +100,14 @@ class LiveViewServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._release()
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that resets or times out is routine (debug); anything else is logged, the server runs on."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("live view: %s: %s", client_address[0], exc)
+        else:
+            log.exception("live view: error serving %s", client_address[0])
 
     def _release(self) -> None:
         with self._count_lock:
