@@ -68,6 +68,16 @@ def build_publishers(settings: Settings, controls: Controls, detector, zones: tu
     return pubs
 
 
+def build_web(settings: Settings, controls: Controls, detector):
+    """The live view (a publisher), or None when ``[web] enabled = false``."""
+    if not settings.web.enabled:
+        return None
+    from edgecam.publishers.base import load_publisher_class
+
+    return load_publisher_class("web")(settings.web, settings.camera.id, controls, settings.zones, settings.masks,
+                                       class_names=tuple(detector.class_names))
+
+
 def build_capture(settings: Settings, base_dir: Path):
     from edgecam.runtime.capture import CaptureThread
     from edgecam.sources.base import load_source_class
@@ -149,6 +159,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
         publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
+        web = build_web(settings, controls, detector)
+        publishers += [web] if web is not None else []
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -176,6 +188,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
             on_first_frame=on_first_frame,
         )
+
+        if web is not None:
+            web.stats_source = pipeline.current_stats  # live numbers between stats messages
 
         def on_stop() -> None:
             stop.wait()

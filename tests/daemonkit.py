@@ -64,8 +64,9 @@ def write_scene(directory: Path, cycles: int = 1, horse: int = 4, cat: int = 8) 
 def write_config(tmp_path: Path, scene: Path, port: int | None, *, loop: bool = False, fps: float = 20,
                  stdout: bool = True, mqtt: str = "", extra: str = "", model_path: str | None = None,
                  state_dir: Path | None = None, name: str = "edgecam.toml", threads: int = 1,
-                 close_timeout_s: float = 10.0) -> Path:
-    """A daemon config: images source, 320 px model, motion off, fake thermal sysfs, short warm-up.
+                 close_timeout_s: float = 10.0, web: str = "enabled = false\n") -> Path:
+    """A daemon config: images source, 320 px model, motion off, fake thermal sysfs, short warm-up;
+    the live view off unless ``web`` (the ``[web]`` table's body) turns it on.
 
     One ncnn thread by default: on a shared 2-core machine two OpenMP threads spin-wait on each other
     and a single inference can take seconds under load."""
@@ -108,6 +109,9 @@ enabled = false
 sysfs_root = "{tmp_path / 'sys'}"
 warmup_min_runs = 1
 warmup_max_runs = 2
+
+[web]
+{web}
 {extra}
 """)
     return cfg

@@ -14,6 +14,7 @@ from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
 from edgecam.sources.settings import AnyCameraSettings, PiCamera2Settings
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
+from edgecam.web.settings import WebSettings
 
 MAX_ZONES = 100
 
@@ -49,6 +50,7 @@ class Settings:
     masks: tuple[MaskSettings, ...] = Field(default=(), max_length=MAX_ZONES)
     thermal: ThermalSettings = Field(default_factory=ThermalSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("zones")
     @classmethod

@@ -29,6 +29,7 @@ class Publisher(Protocol):
 REGISTRY: dict[str, str] = {
     "stdout": "edgecam.publishers.stdout:StdoutPublisher",
     "mqtt": "edgecam.publishers.mqtt.publisher:MqttPublisher",
+    "web": "edgecam.web.publisher:WebPublisher",
 }
 
 
