@@ -55,6 +55,8 @@ run: $(STAMP)
 ## bench: benchmark numbers (raw inference per model/size/threads, decode, pipeline ratio, service exposure)
 bench: $(STAMP)
 	$(BIN)/python -m deploy.dev.report --out build/bench
+	@echo "live view cost (pipeline fps without / with a viewer of the MJPEG stream):"
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python tests/web/bench_live_view.py --size 320 --threads 1
 
 ## soak: 20,000 frames at size 320 through the full daemon with a real broker (not part of `make test`)
 soak: $(STAMP)

@@ -29,7 +29,15 @@ def demo_scene(images: Path, workdir: Path, hold: int = 4) -> Path:
     return scene
 
 
-def demo_config(images: Path, port: int, state_dir: Path, model: str, size: int) -> str:
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def demo_config(images: Path, port: int, state_dir: Path, model: str, size: int, web_port: int = 8080) -> str:
     return f"""
 [camera]
 id = "demo"
@@ -53,6 +61,9 @@ stats_interval_s = 5
 
 [motion]
 enabled = false
+
+[web]
+port = {web_port}
 """
 
 
@@ -86,8 +97,10 @@ def run_demo(images: Path, frames: int, model: str = "yolov5ss", size: int = 640
         broker, port = start_broker(work)
         try:
             cfg = work / "edgecam.toml"
-            cfg.write_text(demo_config(demo_scene(images, work), port, work / "state", model, size))
+            web_port = _free_port()
+            cfg.write_text(demo_config(demo_scene(images, work), port, work / "state", model, size, web_port))
             print(f"mosquitto on 127.0.0.1:{port}; config {cfg}; subscribing to edgecam/# and homeassistant/#", flush=True)
+            print(f"live view: http://127.0.0.1:{web_port}/ (open it while the demo runs)", flush=True)
             client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="edgecam-demo-viewer")
             client.on_message = lambda c, u, m: _show(m)
             client.connect("127.0.0.1", port)

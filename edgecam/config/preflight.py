@@ -119,8 +119,13 @@ def _state_dir(settings: Settings, problems: list[Problem]) -> None:
         problems.append(Problem(where, f"{path} {what} by this user; fix its owner/mode or choose another state_dir"))
 
 
-def _camera(settings: Settings, warnings: list[str]) -> None:
+def _camera(settings: Settings, problems: list[Problem], warnings: list[str]) -> None:
     cam = settings.camera
+    if cam.source == "picamera2":  # what this Pi's camera stack would refuse, or round (nothing off a Pi)
+        from edgecam.sources.pi_platform import configuration_notes, configuration_problems
+
+        problems.extend(Problem(("camera", "format"), text) for text in configuration_problems(cam))
+        warnings.extend(f"warning: {text}" for text in configuration_notes(cam))
     if cam.source == "images":
         from edgecam.sources.images import list_images
 
@@ -140,5 +145,5 @@ def run_preflight(settings: Settings) -> tuple[list[Problem], list[str]]:
         _password(settings, problems, warnings)
         _tls(settings, problems, warnings)
     _state_dir(settings, problems)
-    _camera(settings, warnings)
+    _camera(settings, problems, warnings)
     return problems, warnings
