@@ -32,4 +32,4 @@ def one_line(text: object) -> str:
     """``text`` with control characters (newlines from a hostile key or path) escaped: one line, always."""
     import re
 
-    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], str(text))
+    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group())[1:-1], str(text))

@@ -105,13 +105,13 @@ max_missed = 3
 [motion]
 enabled = false
 
+[web]
+{web}
+
 [thermal]
 sysfs_root = "{tmp_path / 'sys'}"
 warmup_min_runs = 1
 warmup_max_runs = 2
-
-[web]
-{web}
 {extra}
 """)
     return cfg

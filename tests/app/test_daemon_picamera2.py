@@ -16,7 +16,7 @@ from tests.daemonkit import REPO, write_config, write_scene
 def test_missing_camera_stack_stops_the_daemon_with_exit_2(tmp_path):
     cfg = write_config(tmp_path, write_scene(tmp_path / "scene"), None, stdout=False)
     cfg.write_text(cfg.read_text().replace('source = "images"', 'source = "picamera2"').replace(
-        f'path = "{tmp_path / "scene"}"', 'path = "0"'))
+        f'path = "{tmp_path / "scene"}"', 'path = "0"').replace("loop = false\n", ""))
     proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)], capture_output=True,
                           text=True, cwd=str(REPO), timeout=300)
     assert proc.returncode == 2, proc.stderr

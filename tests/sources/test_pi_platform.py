@@ -61,7 +61,7 @@ def test_odd_sizes_are_noted_with_the_size_frames_will_have():
     assert any("641x361" in n and "frames will be 640x360" in n for n in notes)
     assert any("1281x721" in n and "1280x720" in n for n in notes)
     assert configuration_notes(cam(), platform="vc4") == []
-    assert configuration_notes(CameraSettings(source="images", path="x", lores_width=641), platform="vc4") == []
+    assert configuration_notes(CameraSettings(source="images", path="x"), platform="vc4") == []
 
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here")
