@@ -10,6 +10,7 @@ Relative paths resolve against the config file's directory, passed as the valida
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from typing import Annotated, Any
 
@@ -54,3 +55,13 @@ def resolve_path(value: str, info: ValidationInfo) -> str:
 
 
 ConfigPath = Annotated[Str, AfterValidator(resolve_path)]
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine: ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

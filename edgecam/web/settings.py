@@ -6,26 +6,16 @@ credential, never the config file itself) or an explicit ``allow_unauthenticated
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 from pydantic import Field, model_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, settings
+from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
 
 from edgecam.errors import ConfigError
 
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential")
 
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1); any other name is not."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @settings

@@ -6,7 +6,6 @@ The password is never logged.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 import ssl
@@ -15,6 +14,7 @@ import paho.mqtt.client as mqtt
 
 from edgecam.config.secrets import resolve_secret
 from edgecam.errors import ConfigError
+from edgecam.config.base import is_loopback
 from edgecam.publishers.mqtt.settings import MqttSettings
 from edgecam.publishers.mqtt.topics import topic_level
 
@@ -36,14 +36,6 @@ def default_client_id(camera_id: str) -> str:
     """A client id unique per start (two daemons must never share one: the broker would kick one)."""
     return f"edgecam-{topic_level(camera_id)}-{secrets.token_hex(4)}"
 
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def resolve_password(settings: MqttSettings) -> str | None:

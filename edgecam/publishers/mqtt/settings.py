@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, settings
+from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
 
 _TOPIC_PREFIX = r"^[^/+#\s]+(/[^/+#\s]+)*$"  # topic levels without wildcards or empty levels
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -115,12 +115,3 @@ class HomeAssistantSettings:
             raise ValueError(f"status_topic {value!r} is not a topic without wildcards; e.g. \"homeassistant/status\"")
         return value
 
-
-def is_loopback(host: str) -> bool:
-    """True for a broker on this machine (a password may go there without TLS)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
