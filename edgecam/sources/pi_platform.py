@@ -23,7 +23,7 @@ MISSING_PICAMERA2 = (
 )
 NUMPY_ABI = (
     "pip installed a numpy the Raspberry Pi camera stack was not built for; reinstall with the system "
-    "numpy (README: "Running as a service on the Pi")"
+    "numpy (README: 'Running as a service on the Pi')"
 )
 DEVICE_TREE_COMPATIBLE = "/proc/device-tree/compatible"
 

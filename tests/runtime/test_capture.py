@@ -17,18 +17,10 @@ from edgecam.runtime.capture import CaptureThread, LatestFrameSlot
 from edgecam.sources.base import create_source
 from edgecam.sources.images import ImageFolderSource
 from edgecam.sources.settings import CameraSettings
+from polling import WAIT, wait_until
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
-WAIT = 10.0  # generous upper bound for anything that should take well under a second
 
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def frame(i: int) -> Frame:

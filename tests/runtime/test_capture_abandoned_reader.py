@@ -7,25 +7,16 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.opencv import OpenCVSource
 from edgecam.sources.settings import CameraSettings
+from polling import wait_until
 
-WAIT = 10.0  # a generous deadline for things that take well under a second
 TIMEOUTS = 12
 
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 class SilentServer:

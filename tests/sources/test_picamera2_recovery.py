@@ -12,18 +12,10 @@ from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import PiCamera2Source
 from edgecam.sources.settings import CameraSettings
 from tests.sources.fake_picamera2 import FakeCameraSystem
+from polling import WAIT, wait_until
 
-WAIT = 10.0  # a generous deadline for things that take well under a second
 STALLS = 50
 
-
-def wait_until(predicate, timeout: float = WAIT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def fd_count() -> int:
