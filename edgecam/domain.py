@@ -7,7 +7,7 @@ never one Python object per box on the hot path.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -32,28 +32,21 @@ class Frame:
     def height(self) -> int:
         return int(self.image.shape[0])
 
-    def develop(self) -> "Frame":
-        """The frame itself (see :class:`RawFrame`)."""
-        return self
+    def scaled(self, width: int, height: int) -> np.ndarray:
+        """The image resized to ``width``×``height`` (bilinear), in ``pixel_format`` order."""
+        import cv2  # noqa: PLC0415 - domain types stay importable without OpenCV
 
+        if (width, height) == (self.width, self.height):
+            return self.image
+        return cv2.resize(self.image, (width, height), interpolation=cv2.INTER_LINEAR)
 
-@dataclass(frozen=True, slots=True)
-class RawFrame:
-    """A frame as the camera delivered it (e.g. a YUV420 buffer), not yet converted to RGB/BGR.
+    def grey(self, width: int, height: int) -> np.ndarray:
+        """A ``width``×``height`` grey (luma) image, area-averaged: what motion detection compares."""
+        import cv2  # noqa: PLC0415
 
-    A source may hand this over instead of a :class:`Frame`: the capture thread then only keeps
-    the buffer, and the pipeline calls :meth:`develop` for the frames it actually takes, in its
-    own thread between forward passes — frames replaced in the slot are never converted."""
-
-    buffer: np.ndarray
-    convert: Callable[[np.ndarray], np.ndarray]  # buffer → H×W×3 uint8 in ``pixel_format`` order
-    index: int
-    timestamp: float
-    pixel_format: PixelFormat = "RGB"
-    source: str = ""
-
-    def develop(self) -> Frame:
-        return Frame(self.convert(self.buffer), self.index, self.timestamp, self.pixel_format, self.source)
+        small = cv2.resize(self.image, (width, height), interpolation=cv2.INTER_AREA)
+        code = cv2.COLOR_RGB2GRAY if self.pixel_format == "RGB" else cv2.COLOR_BGR2GRAY
+        return cv2.cvtColor(small, code)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,11 @@ class Detector(Protocol):
     def preprocess(self, image: np.ndarray, pixel_format: PixelFormat = "RGB") -> tuple[Any, Letterbox]:
         """Letterbox an H×W×3 uint8 image into the network input; the letterbox maps boxes back."""
 
+    def preprocess_frame(self, frame: Any) -> tuple[Any, Letterbox]:
+        """:meth:`preprocess` for a captured frame (``Frame`` or ``sources.yuv.YuvFrame``): the frame
+        scales itself to the letterbox size (``frame.scaled``), so a YUV buffer is scaled before it is
+        converted and the full-size RGB image is never made."""
+
     def forward(self, net_input: Any) -> list[np.ndarray]:
         """The network's forward pass: the raw output of every head."""
 

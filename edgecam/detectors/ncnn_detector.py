@@ -18,7 +18,7 @@ from edgecam.bundles.resolver import Bundle, resolve, validate
 from edgecam.detectors.preprocess import Letterbox, letterbox, unletterbox
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.detectors.yolo import decode, nms
-from edgecam.domain import Detections, Inference, PixelFormat
+from edgecam.domain import Detections, Frame, Inference, PixelFormat
 from edgecam.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -82,18 +82,21 @@ class NcnnDetector:
 
     # -- the three stages, public so benchmarks can time them separately ---------------------
     def preprocess(self, image: np.ndarray, pixel_format: PixelFormat = "RGB") -> tuple["ncnn.Mat", Letterbox]:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an H×W×3 uint8 image, got shape {image.shape} dtype {image.dtype}")
-        h, w = image.shape[:2]
-        lb = letterbox(w, h, self.size)
-        ptype = _PIXEL_TYPES[(pixel_format, self.bundle.manifest.pixel)]
-        if (lb.resized_w, lb.resized_h) != (w, h):
-            image = cv2.resize(image, (lb.resized_w, lb.resized_h), interpolation=cv2.INTER_LINEAR)
+        return self.preprocess_frame(Frame(image, 0, 0.0, pixel_format))
+
+    def preprocess_frame(self, frame: Frame) -> tuple["ncnn.Mat", Letterbox]:
+        if isinstance(frame, Frame):
+            image = frame.image
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an H×W×3 uint8 image, got shape {image.shape} dtype {image.dtype}")
+        lb = letterbox(frame.width, frame.height, self.size)
+        image = frame.scaled(lb.resized_w, lb.resized_h)  # a YUV frame scales its planes, then converts
         if lb.pad_left or lb.pad_right or lb.pad_top or lb.pad_bottom:
             image = cv2.copyMakeBorder(image, lb.pad_top, lb.pad_bottom, lb.pad_left, lb.pad_right,
                                        cv2.BORDER_CONSTANT, value=(self.bundle.manifest.pad_value,) * 3)
         image = np.ascontiguousarray(image)
-        mat = ncnn.Mat.from_pixels(image, ptype, lb.input_w, lb.input_h)
+        mat = ncnn.Mat.from_pixels(image, _PIXEL_TYPES[(frame.pixel_format, self.bundle.manifest.pixel)],
+                                   lb.input_w, lb.input_h)
         mat.substract_mean_normalize(self._mean, self._norm)
         return mat, lb
 

@@ -10,8 +10,8 @@ pipeline to take it.  Otherwise a looped file at an unbounded frame rate would d
 throw them away, and the bench would measure that waste instead of the data path.
 
 ``yuv420:IMAGES`` replays the images as the Pi camera delivers frames (``evaluation/yuv_replay.py``):
-YUV420 buffers at the lores size, converted by the picamera2 source's own conversion in the pipeline,
-only for the frames it takes.  Plain IMAGES decode a JPEG per frame in the capture thread, as a USB
+YUV420 buffers at the lores size, scaled and converted by the picamera2 source's own code in the
+pipeline, only for the frames it takes.  Plain IMAGES decode a JPEG per frame in the capture thread, as a USB
 MJPEG camera does.  Every stage's mean wall and CPU time per frame is reported (``stage_ms``).
 
 Noise on a shared machine hits both sides: raw blocks (``forward()`` over the same frames,
@@ -184,8 +184,7 @@ def _sample_mats(detector, make_source, settings, count: int) -> list:
             except EOFError:
                 break
             if frame is not None:
-                frame = frame.develop()
-                mats.append(detector.preprocess(frame.image, frame.pixel_format)[0])
+                mats.append(detector.preprocess_frame(frame)[0])
     finally:
         src.close()
     if not mats:

@@ -4,9 +4,8 @@ picamera2 hands the lores stream over as planar YUV420 (I420) buffers of ``heigh
 each row ``stride`` bytes (the width, padded for the ISP).  This source decodes the images once,
 crops each to the lores aspect ratio, scales it to the lores size and stores it as such a buffer.
 ``read()`` hands over a copy of the next buffer (picamera2's ``capture_array`` copies too) as a
-:class:`~edgecam.domain.RawFrame` whose conversion is :func:`edgecam.sources.yuv.yuv420_to_rgb`,
-the picamera2 source's own — so the pipeline pays exactly the camera path's conversion, and only
-for the frames it takes.
+:class:`~edgecam.sources.yuv.YuvFrame`, as the picamera2 source does — so the pipeline pays exactly
+the camera path's conversion, and only for the frames it takes.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import time
 
 import numpy as np
 
-from edgecam.domain import RawFrame
 from edgecam.errors import SourceError
-from edgecam.sources.yuv import yuv420_to_rgb
+from edgecam.sources.yuv import YuvFrame
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ class Yuv420ReplaySource:
                 raise SourceError(f"{self.name}: none of the files is a readable image; give a directory of photos")
         self._next = 0
 
-    def read(self, timeout: float) -> RawFrame | None:
+    def read(self, timeout: float) -> YuvFrame | None:
         if not self._buffers:
             raise SourceError(f"{self.name} read before open(); call open() first")
         if self._next >= len(self._buffers):
@@ -86,12 +84,9 @@ class Yuv420ReplaySource:
             self._next = 0
         buffer = self._buffers[self._next].copy()
         self._next += 1
-        frame = RawFrame(buffer, self._rgb, self._index, time.time(), "RGB", self.name)
+        frame = YuvFrame(buffer, self.width, self._index, time.time(), self.name)
         self._index += 1
         return frame
-
-    def _rgb(self, buffer: np.ndarray) -> np.ndarray:
-        return yuv420_to_rgb(buffer, self.width)
 
     def close(self) -> None:
         self._next = 0

@@ -22,9 +22,6 @@ log = logging.getLogger(__name__)
 
 class MotionGate:
     def __init__(self, settings: MotionSettings | None = None) -> None:
-        import cv2  # heavy import: only once a gate exists
-
-        self._cv2 = cv2
         self.settings = settings or MotionSettings()
         self.inferred = 0
         self.skipped = 0
@@ -35,23 +32,17 @@ class MotionGate:
         self._last_infer = -math.inf
 
     def _small_grey(self, frame: Frame) -> np.ndarray:
-        cv2 = self._cv2
-        image = frame.image
-        h, w = image.shape[:2]
-        width = min(self.settings.width, w)
-        height = max(1, round(h * width / w))
-        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        if small.ndim == 3:
-            code = cv2.COLOR_RGB2GRAY if frame.pixel_format == "RGB" else cv2.COLOR_BGR2GRAY
-            small = cv2.cvtColor(small, code)
-        return small.astype(np.float32)
+        width = min(self.settings.width, frame.width)
+        height = max(1, round(frame.height * width / frame.width))
+        return frame.grey(width, height).astype(np.float32)
 
     def _detect(self, frame: Frame) -> bool:
         s = self.settings
         grey = self._small_grey(frame)
         bg = self._background
-        if bg is None or frame.image.shape != self._frame_shape:  # first frame or a new source/size
-            self._frame_shape = frame.image.shape
+        shape = (frame.height, frame.width)
+        if bg is None or shape != self._frame_shape:  # first frame or a new source/size
+            self._frame_shape = shape
             self._background = grey
             self.motion_area = 1.0
             return True

@@ -1,8 +1,9 @@
 """The daemon's data path, top to bottom: frame → gate → detector → tracker → publishers.
 
 take     the freshest frame from the capture slot (after the thermal governor set the capture rate)
-prepare  convert a raw camera buffer (only frames taken are converted), gate (detection switched
-         on, motion or live tracks), letterbox
+prepare  gate (detection switched on, motion or live tracks), letterbox (a YUV camera frame is
+         scaled to the network's size before it is converted; nothing makes a full-size RGB copy
+         unless a snapshot or a live-view client asks for it)
 infer    the network's forward pass — nothing else
 finish   decode + NMS, track, hand one ``FrameUpdate`` to every publisher, count, stats
 
@@ -22,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgecam.domain import Detections, Frame, FrameUpdate, Inference, RawFrame
+from edgecam.domain import Detections, Frame, FrameUpdate, Inference
 from edgecam.runtime.stages import END, POLL_S, run_in_turn, run_overlapped
 from edgecam.runtime.stats import PipelineStats, StageTimes, release_free_heap
 
@@ -58,7 +59,7 @@ class Pipeline:
     """One camera's processing loop. ``run()`` blocks until stopped, the source ends, or max_frames."""
 
     def __init__(
-        self, camera_id: str, next_frame: Callable[[float], Frame | RawFrame | None],
+        self, camera_id: str, next_frame: Callable[[float], Frame | None],
         source_exhausted: Callable[[], bool], detector, tracker, publishers: Sequence, controls, *,
         motion=None, thermal=None, set_fps: Callable[[float], None] | None = None, health=None,
         extra_stats: Callable[[], dict] | None = None, stats_interval_s: float = 10.0,
@@ -87,11 +88,11 @@ class Pipeline:
         finally:
             self.finish()
 
-    def process(self, frame: Frame | RawFrame) -> FrameUpdate:
+    def process(self, frame: Frame) -> FrameUpdate:
         """All stages for one frame, in the caller's thread."""
         return self.finish_frame(self.infer(self.prepare(frame)))
 
-    def take(self) -> Frame | RawFrame | None | object:
+    def take(self) -> Frame | None | object:
         """The next frame, None if none came within a poll interval, END when the run is over."""
         if self.stop_event.is_set() or (self.max_frames is not None and self._taken >= self.max_frames):
             return END
@@ -107,10 +108,8 @@ class Pipeline:
         self._taken += 1
         return frame
 
-    def prepare(self, raw: Frame | RawFrame) -> Job:
-        """Convert the camera buffer, gate, letterbox."""
-        with self.times.measure("convert"):
-            frame = raw.develop()
+    def prepare(self, frame: Frame) -> Job:
+        """Gate, letterbox."""
         with self.times.measure("gate"):
             infer = self.controls.detection_enabled and (
                 self.motion is None or self.motion.should_infer(frame, self.tracker.has_live_tracks, self.clock()))
@@ -118,7 +117,7 @@ class Pipeline:
         if job.infer:
             t0 = time.perf_counter()
             with self.times.measure("preprocess"):
-                job.mat, job.letterbox = self.detector.preprocess(frame.image, frame.pixel_format)
+                job.mat, job.letterbox = self.detector.preprocess_frame(frame)
             job.preprocess_ms = (time.perf_counter() - t0) * 1e3
         return job
 

@@ -1,8 +1,9 @@
 """The Raspberry Pi camera through picamera2: a main stream plus a low-resolution stream for detection.
 
-On a Pi 4 (VC4 ISP) the lores stream exists only as YUV420; it is converted to RGB here with the
-stream's own colour space (the source asks for BT.601 "Smpte170m", what OpenCV decodes fastest) and the
-row padding (stride) is cropped. A Pi 5 can deliver RGB888/BGR888 directly (``[camera] format``).
+On a Pi 4 (VC4 ISP) the lores stream exists only as YUV420; it is handed over as a
+:class:`~edgecam.sources.yuv.YuvFrame` that is decoded with the stream's own colour space (the source
+asks for BT.601 "Smpte170m", what OpenCV decodes fastest), row padding (stride) cropped, only where
+pixels are needed and at the size they are needed (the detector's letterbox size). A Pi 5 can deliver RGB888/BGR888 directly (``[camera] format``).
 The size used is the one picamera2/libcamera granted (they round to even and may adjust), not the one
 asked for. Every capture waits at most the read timeout, so a camera whose frontend timed out (it just
 stops delivering) is noticed by the capture supervisor, flushed, stopped and closed — releasing it for
@@ -23,7 +24,7 @@ from edgecam.domain import Frame
 from edgecam.errors import ConfigError, SourceError, UsageError
 from edgecam.sources.pi_platform import MISSING_PICAMERA2, import_problem
 from edgecam.sources.settings import CameraSettings
-from edgecam.sources.yuv import yuv420_to_rgb
+from edgecam.sources.yuv import YuvFrame
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class PiCamera2Source:
         )
 
     # -- read ------------------------------------------------------------------------------------
-    def read(self, timeout: float) -> Frame | None:
+    def read(self, timeout: float) -> Frame | YuvFrame | None:
         cam = self._cam
         if cam is None:
             raise SourceError(f"{self.name} read before open(); call open() first")
@@ -196,22 +197,22 @@ class PiCamera2Source:
         self._job = None
         return self._frame(array)
 
-    def _frame(self, array: np.ndarray) -> Frame:
+    def _frame(self, array: np.ndarray) -> Frame | YuvFrame:
+        """The buffer as a frame: YUV420 stays a buffer (converted by whoever needs pixels, at the size
+        they need); RGB/BGR formats are cropped to the width (rows may be padded to a stride)."""
         width, height = self._lores["size"]
         fmt = self._lores.get("format", self._settings.format)
         if fmt in YUV_FORMATS:
             if array.ndim != 2 or array.shape[0] != height * 3 // 2 or array.shape[1] < width:
                 raise SourceError(f"{self.name}: unexpected YUV420 buffer shape {array.shape} for {width}x{height}")
             matrix, full_range = self._decode
-            image = yuv420_to_rgb(array, width, matrix, full_range)  # type: ignore[arg-type]
-            pixel_format = "RGB"
+            frame: Frame | YuvFrame = YuvFrame(array, width, self._index, time.time(), self.name,
+                                               matrix, full_range)  # type: ignore[arg-type]
         else:
             if array.ndim != 3 or array.shape[0] != height or array.shape[1] < width:
                 raise SourceError(f"{self.name}: unexpected {fmt} buffer shape {array.shape} for {width}x{height}")
-            image = np.ascontiguousarray(array[:, :width, :3])
-            pixel_format = _PIXEL_ORDER.get(fmt, "BGR")
-        frame = Frame(image=image, index=self._index, timestamp=time.time(), pixel_format=pixel_format,
-                      source=self.name)
+            frame = Frame(image=np.ascontiguousarray(array[:, :width, :3]), index=self._index, timestamp=time.time(),
+                          pixel_format=_PIXEL_ORDER.get(fmt, "BGR"), source=self.name)
         self._index += 1
         return frame
 

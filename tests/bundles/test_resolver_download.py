@@ -83,6 +83,7 @@ def test_corrupt_cache_entry_is_replaced(server, isolated, monkeypatch):
 def test_param_without_manifest_is_inferred():
     bundle = resolver.resolve(MODELS / "yolov5ss-int8.param")
     m = bundle.manifest
-    assert [h.blob for h in m.outputs] == ["output", "917", "937"]
+    # the heads' conv outputs: the seed's Reshape → Permute after each is skipped (same numbers, chw layout)
+    assert [(h.blob, h.layout) for h in m.outputs] == [("878", "chw"), ("898", "chw"), ("918", "chw")]
     assert [h.stride for h in m.outputs] == [8, 16, 32]
     assert m.precision == "int8" and len(m.classes) == 80

@@ -72,3 +72,59 @@ def test_class_filter_keeps_only_requested_labels(horse):
 def test_unknown_class_filter_is_a_model_error():
     with pytest.raises(ModelError, match="unknown class"):
         NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", classes=("unicorn",)))
+
+
+def test_yuv_camera_frame_detects_like_its_rgb_image(horse):
+    """The camera path scales the YUV planes before converting (``preprocess_frame``); detections match
+    those of the full-size RGB image letterboxed the usual way: same objects, boxes within 2 px, scores
+    within 0.03 (colour is resampled at half resolution, so not bit-identical)."""
+    from edgecam.evaluation.yuv_replay import i420_buffer
+    from edgecam.sources.yuv import YuvFrame
+
+    det = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=320, threads=2))
+    frame = YuvFrame(i420_buffer(horse, 640, 360, 704), 640, 0, 0.0)
+    mat, lb = det.preprocess_frame(frame)
+    assert (lb.input_w, lb.input_h, lb.src_w, lb.src_h) == (320, 192, 640, 360)
+    got = det.postprocess(det.forward(mat), lb, 0.2)
+    want = det.detect(frame.image, "RGB", conf=0.2).detections
+
+    def confident_match(a, b) -> int:
+        """Every detection of ``a`` above 0.5 has one in ``b`` (same class, boxes within 2 px, score ± 0.03)."""
+        n = 0
+        for box, score, cls in zip(a.boxes, a.scores, a.class_ids):
+            if score < 0.5:
+                continue
+            near = (b.class_ids == cls) & (np.abs(b.boxes - box).max(axis=1) <= 2.0) & (np.abs(b.scores - score) <= 0.03)
+            assert near.any(), f"{a.class_names[cls]} {score:.3f} at {box} has no counterpart"
+            n += 1
+        return n
+
+    assert confident_match(want, got) == confident_match(got, want) >= 3
+
+
+@pytest.mark.parametrize("name", ["yolov5ss", "yolov5ss-int8"])
+def test_head_conv_outputs_decode_like_the_permuted_outputs(tmp_path, horse, name):
+    """The known manifests read each head's conv output (``chw``) instead of the seed's Reshape → Permute
+    output (``a_hw_c``): ncnn skips those layers, and the detections are the same numbers."""
+    import json
+
+    from edgecam.bundles.resolver import resolve
+
+    models = Path(__file__).resolve().parents[2].parent / "shared" / "models"
+    known = resolve(name).manifest
+    assert [h.layout for h in known.outputs] == ["chw"] * 3
+    manifest = json.loads((Path(__file__).resolve().parents[2] / "models" / f"{name}.json").read_text())
+    for head, blob in zip(manifest["outputs"], ["output", "917", "937"]):
+        head["blob"], head["layout"] = blob, "a_hw_c"
+    manifest.pop("urls", None)
+    for ext in ("param", "bin"):
+        (tmp_path / f"{name}.{ext}").symlink_to(models / f"{name}.{ext}")
+    (tmp_path / "model.json").write_text(json.dumps(manifest))
+    permuted = NcnnDetector.from_settings(DetectorSettings(path=str(tmp_path), size=320, threads=2))
+    chw = NcnnDetector.from_settings(DetectorSettings(path=name, size=320, threads=2))
+    a = permuted.detect(horse, "BGR", conf=0.1).detections
+    b = chw.detect(horse, "BGR", conf=0.1).detections
+    assert len(a) == len(b) >= 3
+    np.testing.assert_array_equal(a.class_ids, b.class_ids)
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)

@@ -46,7 +46,7 @@ def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder)
     assert data["size"] == 320 and data["threads"] == 1 and data["frames_per_round"] == 20
     assert len(data["rounds_pipeline_fps"]) == 1 and len(data["rounds_raw_fps"]) == 2  # raw, pipeline, raw
     stages = data["stage_ms"]
-    assert set(stages) == {"convert", "gate", "preprocess", "forward", "postprocess", "track", "publish"}
+    assert set(stages) == {"gate", "preprocess", "forward", "postprocess", "track", "publish"}
     assert all(v["n"] == 20 and v["wall_ms"] >= 0 and v["cpu_ms"] >= 0 for v in stages.values())
     assert stages["forward"]["wall_ms"] > 0
     # warm-up block + one timed block of 20 frames, every frame with detections, all through the broker
@@ -75,7 +75,7 @@ def test_yuv420_pipeline_converts_the_camera_buffers(tmp_path, mosquitto):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert LAST.match(proc.stdout.strip().splitlines()[-1])
     data = json.loads(out.read_text())
-    assert data["source"].startswith("yuv420:") and data["stage_ms"]["convert"]["n"] == 12
+    assert data["source"].startswith("yuv420:") and data["stage_ms"]["preprocess"]["n"] == 12  # scale + convert + letterbox
 
 
 def test_bad_yuv420_options_are_usage_errors(tmp_path):

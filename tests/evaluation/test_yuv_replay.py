@@ -1,4 +1,5 @@
-"""The ``yuv420:`` bench source: picamera2-like I420 buffers, converted only for frames taken."""
+"""The ``yuv420:`` bench source: picamera2-like I420 buffers, converted only for frames taken (and only
+to the size asked for)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecam.domain import Frame, RawFrame
 from edgecam.evaluation.yuv_replay import Yuv420ReplaySource, i420_buffer
 from edgecam.runtime.capture import CaptureThread
+from edgecam.sources import yuv
 from edgecam.sources.settings import CameraSettings
+from edgecam.sources.yuv import YuvFrame
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 HORSE = str(SHARED / "images" / "horse.jpg")
@@ -26,9 +28,9 @@ def test_buffer_round_trips_through_the_camera_conversion(stride):
     src = Yuv420ReplaySource([HORSE], 640, 360, stride)
     src.open()
     raw = src.read(0.1)
-    assert isinstance(raw, RawFrame) and raw.buffer is not buf
-    frame = raw.develop()
-    assert isinstance(frame, Frame) and frame.image.shape == (360, 640, 3) and frame.pixel_format == "RGB"
+    assert isinstance(raw, YuvFrame) and raw.buffer is not buf
+    frame = raw
+    assert frame.image.shape == (360, 640, 3) and frame.pixel_format == "RGB"
     # horse.jpg (773×512) centre-cropped to 16:9, scaled: colours survive the I420 round trip
     h, w = bgr.shape[:2]
     ch = w * 360 // 640
@@ -44,23 +46,24 @@ def test_odd_sizes_and_short_strides_are_refused():
             i420_buffer(bgr, *args)
 
 
-def test_only_the_frames_the_pipeline_takes_are_converted():
+def test_only_the_frames_the_pipeline_takes_are_converted(monkeypatch):
     """A camera delivering faster than the consumer: replaced buffers are never converted."""
     converted = []
+    real = yuv.yuv420_to_rgb
 
-    class Counting(Yuv420ReplaySource):
-        def _rgb(self, buffer):
-            converted.append(threading.current_thread().name)
-            return super()._rgb(buffer)
+    def counting(*args, **kwargs):
+        converted.append(threading.current_thread().name)
+        return real(*args, **kwargs)
 
-    cap = CaptureThread(lambda: Counting([HORSE], 320, 180), CameraSettings(source="images", path=HORSE, fps=500))
+    monkeypatch.setattr(yuv, "yuv420_to_rgb", counting)
+    cap = CaptureThread(lambda: Yuv420ReplaySource([HORSE], 320, 180), CameraSettings(source="images", path=HORSE, fps=500))
     cap.start()
     try:
         taken = []
         while cap.slot.dropped < 20:  # the capture thread replaced at least 20 unconsumed buffers
             frame = cap.get(5.0)
             assert frame is not None
-            taken.append(frame.develop())
+            taken.append(frame.scaled(160, 90))
             threading.Event().wait(0.02)  # a slow consumer
     finally:
         cap.stop()

@@ -145,9 +145,14 @@ def test_counts_are_true_after_a_start_and_a_dropped_label_loses_its_retained_co
     pub.publish(_tracked(0, [new]))
     rec.wait_for(f"{base}/person", lambda m: m.payload == b"1")
     pub.close()  # no end, no zero count: as if the process had died here
+    # a subscriber from here on: the retained 1 first, so the 0 waited for below is the new run's, not
+    # the first run's own start-up 0 that ``rec`` already holds
+    after = mqtt_recorder(mosquitto, (f"{base}/person", f"{base}/dog"))
+    after.wait_for(f"{base}/person", lambda m: m.payload == b"1" and m.retain)
     again = _publisher(mosquitto, tmp_path, labels=("person", "cat"))  # config change: dog out, cat in
     again.start()
-    rec.wait_for(f"{base}/person", lambda m: m.payload == b"0")
+    after.wait_for(f"{base}/person", lambda m: m.payload == b"0")
+    after.wait_for(f"{base}/dog", lambda m: m.payload == b"")  # the deletion (sent after the zeros)
     late = mqtt_recorder(mosquitto, (f"{base}/#",))
     late.publish(f"{base}/sentinel", b"x")  # after every retained message the broker holds for us
     late.wait_for(f"{base}/sentinel")

@@ -286,3 +286,25 @@ def test_overlapped_stages_hand_the_gil_over_quickly_and_restore_the_interval(de
     seen.clear()
     assert run_bounded(make_pipeline(detector, Frames([horse] * 2), Probe(), overlap=False)) is None
     assert seen and set(seen) == {before}  # in turn: nothing to hand over to
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_camera_yuv_frames_are_never_converted_at_full_size(detector, horse, overlap):
+    """The Pi camera's frames stay YUV buffers through the data path (with the motion gate on): the
+    detector scales the planes and the gate reads luma, so no full-size RGB image is made — until a
+    consumer (a snapshot, the live view) asks for ``frame.image``."""
+    from edgecam.evaluation.yuv_replay import i420_buffer
+    from edgecam.sources.yuv import YuvFrame
+
+    buf = i420_buffer(horse, 640, 360)
+    frames = Frames([horse] * 6)
+    frames._frames = [YuvFrame(buf.copy(), 640, i, 1000.0 + i * 0.2) for i in range(6)]
+    pub = Recorder()
+    p = make_pipeline(detector, frames, pub, overlap=overlap, motion=MotionGate(MotionSettings(enabled=True)))
+    assert run_bounded(p) is None
+    updates = [u for u in pub.updates if u.frame.index >= 0]
+    assert len(updates) == 6 and updates[0].inference is not None  # the gate lets the first frame through
+    found = updates[0].inference.detections
+    assert {"person", "dog", "horse"} <= {found.label(i) for i in range(len(found))}
+    assert all(u.frame._image is None for u in updates)  # nothing converted the full frame
+    assert updates[-1].frame.image.shape == (360, 640, 3)  # a consumer that asks gets it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,68 @@ def test_footroom_is_black():
     grey[..., 0], grey[..., 1:] = 4, 128
     for matrix in ("bt601", "bt709"):
         assert yuv420_to_rgb(pack_i420(grey, 4), 4, matrix).max() == 0
+
+
+# -- YuvFrame: what the camera path hands the pipeline ---------------------------------------------
+def horse_i420(width=W, height=H, stride=STRIDE):
+    import cv2
+
+    from edgecam.evaluation.yuv_replay import i420_buffer
+    return i420_buffer(cv2.imread(str(Path(__file__).resolve().parents[3] / "shared" / "images" / "horse.jpg")), width, height, stride)
+
+
+@pytest.mark.parametrize("matrix, full_range", CASES)
+@pytest.mark.parametrize("size", [(320, 180), (416, 234), (321, 181), (160, 90)])
+def test_scaled_frame_matches_converting_first_then_resizing(matrix, full_range, size):
+    """Scaling the planes before the conversion (what the detector gets) against the full-size conversion
+    resized with the same filter: the conversion is affine, so they differ only by rounding and clipping."""
+    import cv2
+
+    from edgecam.sources.yuv import YuvFrame
+
+    frame = YuvFrame(horse_i420(), W, 3, 1.0, "cam", matrix, full_range)
+    got = frame.scaled(*size)
+    want = cv2.resize(yuv420_to_rgb(frame.buffer, W, matrix, full_range), size, interpolation=cv2.INTER_LINEAR)
+    assert got.shape == (size[1], size[0], 3) and got.dtype == np.uint8 and got.flags.c_contiguous
+    diff = np.abs(got.astype(int) - want.astype(int))
+    # chroma is resampled once at half resolution instead of upsampled then resampled: colour edges differ
+    # a little (more the smaller the target); luma is scaled on the same grid, so brightness agrees closely
+    assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 24
+    grey = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(int) for x in (got, want)]
+    assert np.abs(grey[0] - grey[1]).mean() < 1.0
+    assert frame._image is None  # the full-size image was never made
+
+
+def test_frame_image_is_converted_once_and_matches_the_decoder():
+    from edgecam.sources.yuv import YuvFrame
+
+    buf = horse_i420()
+    frame = YuvFrame(buf, W, 0, 1.0)
+    assert (frame.width, frame.height, frame.pixel_format) == (W, H, "RGB")
+    first = frame.image
+    assert frame.image is first and np.array_equal(first, yuv420_to_rgb(buf, W))
+    assert frame.scaled(W, H) is first
+
+
+@pytest.mark.parametrize("full_range", [False, True])
+def test_grey_is_the_luma_plane_on_the_rgb_grey_scale(full_range):
+    """Motion compares grey levels; from the Y plane directly they match RGB→grey of the decoded image."""
+    import cv2
+
+    from edgecam.domain import Frame
+    from edgecam.sources.yuv import YuvFrame
+
+    yuv_frame = YuvFrame(horse_i420(), W, 0, 1.0, matrix="bt601", full_range=full_range)
+    rgb_frame = Frame(yuv_frame.image, 0, 1.0, "RGB")
+    got, want = yuv_frame.grey(64, 36), rgb_frame.grey(64, 36)
+    assert got.shape == want.shape == (36, 64) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 3
+    assert want.dtype == np.uint8 and not np.array_equal(want, cv2.resize(yuv_frame.buffer[:H, :W], (64, 36)))
+
+
+def test_yuv_frame_refuses_a_buffer_that_is_not_i420():
+    from edgecam.sources.yuv import YuvFrame
+
+    for shape, width in (((100, 64), 64), ((90, 64), 66), ((90, 64), 63)):
+        with pytest.raises(ValueError, match="I420"):
+            YuvFrame(np.zeros(shape, np.uint8), width, 0, 0.0)
