@@ -43,9 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--extra-steps", default="4,8,12",
                    help="the search also tries first+heads + the k most sensitive layers in fp32, for these k")
     m.add_argument("--sensitivity-images", type=int, default=4, help="images used to rank layer sensitivity")
-    m.add_argument("--bias-correction", choices=("off", "search", "on"), default="off",
-                   help="per-channel bias correction of the int8 convs: off (default), search (score every method "
-                        "with and without it, as method+bc), on")
+    m.add_argument("--bias-correction", choices=("search", "on", "off"), default="search",
+                   help="per-channel bias correction of the int8 convs: search (default: score every method with and "
+                        "without it, as method+bc), on, off")
     m.add_argument("--bias-kind", choices=("weights", "empirical"), default="weights",
                    help="weights: analytic correction of the weight rounding (default); empirical: measured "
                         "layer by layer on the int8 net (slower; hurt on coco128, see deploy/README.md)")

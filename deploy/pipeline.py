@@ -41,7 +41,7 @@ class Options:
     bootstrap: int = 500  # paired bootstrap resamples
     holdout: int = 40  # labelled images held out as the test split (never calibrated on or selected with)
     extra_steps: tuple[int, ...] = EXTRA_STEPS  # first+heads+k most sensitive layers
-    bias_correction: str = "off"  # off | search (score each method with and without) | on
+    bias_correction: str = "search"  # search (score each method with and without) | on | off
     bias_kind: str = "weights"  # weights (analytic, weight rounding only) | empirical (sequential, measured)
     bias_images: int = 8  # calibration images (at every size) that bias correction averages over
     val: Path | None = None  # labelled DATASET for selection (+ test split); default: CALIB if it has labels
