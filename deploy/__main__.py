@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--extra-steps", default="4,8,12",
                    help="the search also tries first+heads + the k most sensitive layers in fp32, for these k")
     m.add_argument("--sensitivity-images", type=int, default=4, help="images used to rank layer sensitivity")
+    m.add_argument("--bias-correction", choices=("search", "on", "off"), default="search",
+                   help="per-channel bias correction of the int8 convs: search (default: score every method with and "
+                        "without it, as method+bc), on, off")
+    m.add_argument("--bias-kind", choices=("weights", "empirical"), default="weights",
+                   help="weights: analytic correction of the weight rounding (default); empirical: measured "
+                        "layer by layer on the int8 net (slower; hurt on coco128, see deploy/README.md)")
+    m.add_argument("--bias-images", type=int, default=8,
+                   help="calibration images (at every size) bias correction averages over (default 8)")
     m.add_argument("--select", "--val", dest="val", type=Path, help="labelled DATASET (images/ + labels/) for the "
                    "search and the test split; then --calib may be any folder of unlabelled photos (no shared names)")
     m.add_argument("--eval", dest="eval_dataset", type=Path, help="labelled DATASET for the report's mAP")
@@ -90,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--level must be between 0 and 1 (got {args.level}), e.g. 0.9")
             if args.bootstrap < 20:
                 raise ValueError(f"--bootstrap must be ≥ 20 resamples (got {args.bootstrap})")
+            if args.bias_images < 1:
+                raise ValueError(f"--bias-images must be ≥ 1 (got {args.bias_images})")
             try:
                 sizes = tuple(int(x) for x in args.sizes.split(",") if x.strip())
             except ValueError:
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 methods=tuple(x for x in args.methods.split(",") if x), method=args.method,
                 fp32_layers=args.fp32_layers, budget=args.budget,
                 extra_steps=tuple(int(x) for x in args.extra_steps.split(",") if x.strip()),
-                sensitivity_images=args.sensitivity_images, val=args.val, eval_dataset=args.eval_dataset,
+                sensitivity_images=args.sensitivity_images, bias_correction=args.bias_correction,
+                bias_images=args.bias_images, bias_kind=args.bias_kind, val=args.val, eval_dataset=args.eval_dataset,
                 calib_limit=args.calib_limit, threads=args.threads, fuse=not args.no_fuse,
                 parity_sizes=tuple(int(x) for x in args.parity_sizes.split(",") if x), report=not args.no_report,
                 baselines=tuple(x for x in args.baselines.split(",") if x),

@@ -253,6 +253,7 @@ class Table:
     method: str
     weight: dict[str, np.ndarray]
     bottom: dict[str, float]
+    bias: dict[str, np.ndarray] = field(default_factory=dict)  # corrected float biases (deploy.biascorr), if any
 
     def to_text(self) -> str:
         """ncnn2table's file format (``<layer>_param_0 s…`` lines, then ``<layer> s`` lines)."""

@@ -120,7 +120,14 @@ def write_int8(model: NcnnModel, table: Table, fp32_layers: set[str], param_out:
             out += model.buffer_bytes(roles["weight"])
         else:
             out += tagged_int8(quantize_to_int8(w.reshape(n, -1), ws).ravel())
-        if "bias" in roles:
+        if layer.name in table.bias:
+            if "bias" not in roles:
+                raise ValueError(f"layer {layer.name}: a corrected bias was given but the layer has no bias term")
+            b = table.bias[layer.name]
+            if b.size != roles["bias"].count:
+                raise ValueError(f"layer {layer.name}: corrected bias has {b.size} values, the layer {roles['bias'].count}")
+            out += raw_fp32(b)
+        elif "bias" in roles:
             out += model.buffer_bytes(roles["bias"])
         out += raw_fp32(ws)
         out += raw_fp32(np.array([table.bottom[layer.name]], np.float32))

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from deploy import calibrate
+from deploy.biascorr import SUFFIX, corrected, split_method, with_modes
 from deploy.bundle import write_bundle
 from deploy.checkpoint import load_checkpoint
 from deploy.convert import convert
@@ -38,6 +41,9 @@ class Options:
     bootstrap: int = 500  # paired bootstrap resamples
     holdout: int = 40  # labelled images held out as the test split (never calibrated on or selected with)
     extra_steps: tuple[int, ...] = EXTRA_STEPS  # first+heads+k most sensitive layers
+    bias_correction: str = "search"  # search (score each method with and without) | on | off
+    bias_kind: str = "weights"  # weights (analytic, weight rounding only) | empirical (sequential, measured)
+    bias_images: int = 8  # calibration images (at every size) that bias correction averages over
     val: Path | None = None  # labelled DATASET for selection (+ test split); default: CALIB if it has labels
     eval_dataset: Path | None = None  # labelled DATASET for the report; default: CALIB's parent if labelled
     calib_limit: int = 0  # use only the first N calibration images (0: all)
@@ -109,7 +115,8 @@ def run(opt: Options, say=print) -> Result:
     splits = plan_splits(images, opt.calib, opt.val, opt.holdout)
     info["splits"] = splits.to_json()
     do_search = (opt.fp32_layers == "search" or opt.method is None) and bool(splits.folds)
-    methods = (opt.method,) if opt.method else opt.methods
+    base_methods = (opt.method,) if opt.method else opt.methods
+    methods = with_modes(base_methods, opt.bias_correction)
     fixed_set: frozenset[str] | None = None
     if opt.fp32_layers == "default" or (opt.fp32_layers == "search" and not do_search):
         fixed_set = frozenset([first, *heads])
@@ -117,7 +124,7 @@ def run(opt: Options, say=print) -> Result:
         fixed_set = frozenset()
     elif opt.fp32_layers != "search":
         fixed_set = frozenset(s.strip() for s in opt.fp32_layers.split(",") if s.strip())
-    chosen_method = opt.method or "kl"
+    chosen_method = (opt.method or "kl") + (SUFFIX if opt.bias_correction == "on" else "")
     t_cal = time.perf_counter()
     c = splits.counts()
     say(f"      images: {c['calibrate']} calibrate the shipped int8, {c['select']} select ({splits.layout}), "
@@ -130,7 +137,7 @@ def run(opt: Options, say=print) -> Result:
                       calibrate.collect_stats(fp32_dir, f.calibrate, blobs, opt.sizes, opt.threads, _progress)
                       for f in splits.folds}
         setup = SearchSetup(splits.folds, fold_stats, splits.labels, opt.sizes, opt.budget, opt.level, opt.bootstrap,
-                            opt.threads)
+                            opt.threads, opt.bias_images, opt.bias_kind)
         say(f"      search: {len(splits.folds)} fold(s), methods {', '.join(methods)}, budget {opt.budget:.4f} "
             f"on the {opt.level:.0%} lower bound")
         res = search(model, fp32_dir, layers, setup, methods, first, heads, opt.sensitivity_images,
@@ -148,12 +155,23 @@ def run(opt: Options, say=print) -> Result:
     assert fixed_set is not None
     say(f"      writing int8: {chosen_method} calibrated on {len(splits.calibrate)} images")
     per_layer = None
-    if chosen_method == AUTO:
+    base_method, bc = split_method(chosen_method)
+    if base_method == AUTO:
         table, choice = per_layer_table(model, fp32_dir, layers, stats_all, splits.calibrate[: opt.sensitivity_images],
                                         opt.sizes[0], opt.threads)
         per_layer = {"methods": choice_summary(choice), "layers": choice}
     else:
-        table = calibrate.make_table(layers, stats_all, chosen_method)
+        table = calibrate.make_table(layers, stats_all, base_method)
+    bias_meta = None
+    if bc:
+        bias_imgs = splits.calibrate[: opt.bias_images]
+        say(f"      {opt.bias_kind} bias correction: {len(bias_imgs)} calibration images at {list(opt.sizes)} "
+            "(as in the search; the fp32 layers keep their own bias)")
+        table = corrected(opt.bias_kind, model, fp32_dir, layers, table, bias_imgs, opt.sizes, opt.threads)
+        bias_meta = {"kind": opt.bias_kind, "images": len(bias_imgs), "sizes": list(opt.sizes),
+                     "layers": len(table.bias),
+                     "mean_abs_shift": float(np.mean([np.abs(b - model.layer_buffers(n)["bias"]).mean()
+                                                      for n, b in table.bias.items()])) if table.bias else 0.0}
     int8_dir = opt.out / f"{name}-int8"
     int8_dir.mkdir(parents=True, exist_ok=True)
     p_param, p_bin = int8_dir / f"{name}-int8.param", int8_dir / f"{name}-int8.bin"
@@ -166,6 +184,8 @@ def run(opt: Options, say=print) -> Result:
                   "requantize_fused": len(plan.top_scales), "table": f"{name}-int8.table"}
     if per_layer:
         calib_meta["per_layer"] = per_layer
+    if bias_meta:
+        calib_meta["bias_correction"] = bias_meta
     m8 = m32.with_(name=f"{name}-int8", precision="int8", param=p_param.name, bin=p_bin.name, sha256={})
     write_bundle(int8_dir, m8, p_param, p_bin, {"calibration": calib_meta})
     info["calibration"] = calib_meta

@@ -7,6 +7,9 @@ at a size is its mAP@.5:.95 minus the fp32 bundle's on the same images.  Its unc
 a paired bootstrap over those images (:mod:`deploy.bootstrap`; the same resamples for every
 candidate and for fp32), which gives a one-sided lower confidence bound (LCB) on Δ.
 
+Methods may carry ``+bc`` (:mod:`deploy.biascorr`): the same scales with bias correction, computed
+once per method and fold (every layer int8) on that fold's calibration images.
+
 Candidate sets, in order of size: none, the first conv, the detection-head convs, first + heads, and
 first + heads + the k most sensitive layers (k = 4, 8, 12) — sensitivity being the measured relative
 error of the head outputs when only that layer is int8 (label-free; ranked once per method, on the
@@ -29,6 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from deploy.biascorr import corrected, split_method
 from deploy.bootstrap import MatchSet, bootstrap_maps, paired_interval, resample_weights
 from deploy.bundle import write_bundle
 from deploy.calibrate import BlobStats, QuantLayer, Table, make_table
@@ -186,6 +190,8 @@ class SearchSetup:
     level: float = 0.9
     samples: int = 500
     threads: int | None = None
+    bias_images: int = 8  # "+bc" candidates: bias correction on the first N of the fold's calibration images
+    bias_kind: str = "weights"  # deploy.biascorr.corrected
 
 
 def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup: SearchSetup,
@@ -212,7 +218,8 @@ def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup:
     result = SearchResult(fp32, setup.budget, setup.level, rule_text(setup.budget, setup.level))
     log_fn(f"search: {result.rule}; {setup.samples} paired bootstrap resamples")
     tables: dict[tuple[str, str], Table] = {}
-    for m in methods:
+    bases = list(dict.fromkeys(split_method(m)[0] for m in methods))
+    for m in bases:
         for f in setup.folds:
             if m == AUTO:  # per fold, on that fold's own calibration images
                 tables[m, f.name], choice = per_layer_table(model, fp32_bundle, layers, setup.stats[f.name],
@@ -228,10 +235,20 @@ def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup:
 
         per_size: dict[int, list] = {s: [] for s in setup.sizes}
         fused = 0
+        plain, bc = split_method(method)
         for fold in setup.folds:
+            table = tables[plain, fold.name]
+            if bc:  # once per method and fold, all layers int8, on the fold's calibration images only
+                if (method, fold.name) not in tables:
+                    log_fn(f"search: {setup.bias_kind} bias correction of {plain} (fold {fold.name}) on "
+                           f"{len(fold.calibrate[: setup.bias_images])} of its calibration images")
+                    tables[method, fold.name] = corrected(setup.bias_kind, model, fp32_bundle, layers, table,
+                                                          fold.calibrate[: setup.bias_images], setup.sizes,
+                                                          setup.threads)
+                table = tables[method, fold.name]
             with tempfile.TemporaryDirectory(prefix="int8cand-") as tmp:
                 tmp_p = Path(tmp)
-                plan = write_int8(model, tables[method, fold.name], set(fp32_set), tmp_p / "c.param", tmp_p / "c.bin")
+                plan = write_int8(model, table, set(fp32_set), tmp_p / "c.param", tmp_p / "c.bin")
                 fused = len(plan.top_scales)
                 m = load_manifest(manifest_src).with_(name="candidate", precision="int8", param="c.param", bin="c.bin")
                 write_bundle(tmp_p / "b", m, tmp_p / "c.param", tmp_p / "c.bin")
@@ -248,14 +265,17 @@ def search(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], setup:
 
     core = frozenset([first, *heads])
     for method in methods:
+        plain = split_method(method)[0]
         if fixed is not None:
             sets = [("fixed", fixed)]
         else:
             f0 = setup.folds[0]
-            ranked = [n for n, _ in layer_sensitivity(model, fp32_bundle, layers, tables[method, f0.name],
-                                                       f0.calibrate[:sens_images], setup.sizes[0], setup.threads)
-                      if n not in core]
-            result.sensitivity[method] = ranked
+            if plain not in result.sensitivity:  # "+bc" candidates use their method's ranking
+                result.sensitivity[plain] = [
+                    n for n, _ in layer_sensitivity(model, fp32_bundle, layers, tables[plain, f0.name],
+                                                    f0.calibrate[:sens_images], setup.sizes[0], setup.threads)
+                    if n not in core]
+            ranked = result.sensitivity[plain]
             sets = base_sets(first, heads) + [(f"first+heads+{k}", core | frozenset(ranked[:k]))
                                               for k in extra_steps if k <= len(ranked)]
         for label, fp32_set in sets:

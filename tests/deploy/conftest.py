@@ -3,7 +3,8 @@
 The run is deliberately small so ``make test`` stays bounded (≈2 min on 2 cores): 20 labelled
 coco128 images — 4 held out as the test split, 16 cross-fitted for the search (calibrate on 8, score
 the other 8, and the reverse) and calibrating the shipped int8 — at sizes 256 and 320, methods max
-and kl, one sensitivity-extended set (first+heads+4), 100 bootstrap resamples.  The full 128-image
+and kl, each with and without bias correction (on 2 images), one sensitivity-extended set
+(first+heads+4), 100 bootstrap resamples.  The full 128-image
 run at 320 and 640 is ``make models``.
 """
 
@@ -43,5 +44,5 @@ def pipeline_run(tmp_path_factory):
     res = run(Options(weights=WEIGHTS, calib=ds / "images", out=out, size=320, sizes=(256, 320),
                       methods=("max", "kl"), budget=0.02, holdout=4, bootstrap=100, threads=2,
                       parity_sizes=(320, 416, 640), parity_images=2, bench_rounds=2, sensitivity_images=2,
-                      extra_steps=(4,)), log.append)
+                      extra_steps=(4,), bias_correction="search", bias_images=2), log.append)
     return {"out": out, "result": res, "log": log, "dataset": ds}

@@ -154,9 +154,12 @@ def test_search_scores_every_candidate_at_every_size_and_applies_the_rule(pipeli
     out = pipeline_run["out"]
     rep = json.loads((out / "report.json").read_text())
     search = rep["search"]
-    # 2 methods x (4 base sets + first+heads+4), every one scored at both sizes and reported
+    # 2 methods, each without and with bias correction, x (4 base sets + first+heads+4), every one scored at
+    # both sizes and reported
     assert [(c["method"], c["label"]) for c in search["candidates"]] == [
-        (m, lab) for m in ("max", "kl") for lab in ("none", "first", "heads", "first+heads", "first+heads+4")]
+        (m, lab) for m in ("max", "max+bc", "kl", "kl+bc")
+        for lab in ("none", "first", "heads", "first+heads", "first+heads+4")]
+    assert set(search["sensitivity"]) == {"max", "kl"}  # +bc candidates use their method's ranking
     assert set(search["fp32"]) == {"256", "320"} and all(v["images"] == 16 for v in search["fp32"].values())
     for c in search["candidates"]:
         assert [z["size"] for z in c["sizes"]] == [256, 320]
@@ -167,7 +170,7 @@ def test_search_scores_every_candidate_at_every_size_and_applies_the_rule(pipeli
         assert c["worst_lcb"] == pytest.approx(min(z["interval"]["lcb"] for z in c["sizes"]))
         assert c["meets_budget"] == (c["worst_lcb"] >= -search["budget"])
         if c["label"] == "first+heads+4":
-            ranked = search["sensitivity"][c["method"]]
+            ranked = search["sensitivity"][c["method"].removesuffix("+bc")]
             fh = next(x for x in search["candidates"] if (x["method"], x["label"]) == (c["method"], "first+heads"))
             assert len(fh["fp32_layers"]) == 4 and not set(fh["fp32_layers"]) & set(ranked)
             assert set(c["fp32_layers"]) == set(fh["fp32_layers"]) | set(ranked[:4])
@@ -180,6 +183,12 @@ def test_search_scores_every_candidate_at_every_size_and_applies_the_rule(pipeli
     cal = rep["calibration"]
     assert (search["chosen"]["method"], search["chosen"]["label"]) == (pick.method, pick.label)
     assert (cal["method"], cal["fp32_layers"]) == (pick.method, pick.fp32_layers)
+    if cal["method"].endswith("+bc"):
+        bc = cal["bias_correction"]
+        assert bc["kind"] == "weights" and bc["images"] == 2 and bc["layers"] == cal["int8_layers"] + len(cal["fp32_layers"])
+        assert bc["mean_abs_shift"] > 0
+    else:
+        assert "bias_correction" not in cal
     md = (out / "report.md").read_text()
     for c in search["candidates"]:
         z = c["sizes"][0]
