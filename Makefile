@@ -62,7 +62,7 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python -m deploy.dev.soak --frames 20000 --size 320 --json build/bench/soak.json
 
-## pi-check: install + detector/tracking/config tests on Debian bookworm arm64 under qemu (slow; see README)
+## pi-check: install + detector/YUV/tracking/config tests on Debian bookworm arm64 under qemu (slow; see README)
 # PI_CHECK_ARGS="--suite trixie --cpu cortex-a76": Pi OS trixie (Python 3.13) on a Pi 5's core
 PI_CHECK_ARGS ?=
 pi-check:

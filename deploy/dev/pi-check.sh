@@ -10,7 +10,7 @@
 # 3. runs systemd/install.sh inside the root (venv --system-site-packages in /opt/edgecam/venv, pip
 #    constrained to the system numpy), and checks the venv's numpy is Debian's;
 # 4. under QEMU_CPU=<cpu>: imports the stand-in from the service venv, runs `edgecam detect` with both
-#    seed models, and the detector/tracking/config tests against the installed package.
+#    seed models, and the detector/YUV-conversion/tracking/config tests against the installed package.
 # Needs root (chroot, bind mounts), network access to the Debian archive and PyPI, and qemu-user-static,
 # mmdebstrap and binfmt-support (installed with apt-get when missing).
 set -euo pipefail
@@ -160,10 +160,10 @@ for m in yolov5ss yolov5ss-int8; do
         | /opt/edgecam/venv/bin/python /tmp/expect.py $m
 done'
 
-step "detector, tracking and config tests against the installed package (python -P: not the source tree)"
+step "detector, YUV conversion, tracking and config tests against the installed package (python -P: not the source tree)"
 inroot '/opt/edgecam/venv/bin/python -m pip install --quiet --constraint /opt/edgecam/pip-constraints.txt pytest hypothesis
 cd /src && EDGECAM_MODEL_DIR=/shared/models OMP_WAIT_POLICY=PASSIVE /opt/edgecam/venv/bin/python -P -m pytest -q -p no:cacheprovider \
-    tests/detectors tests/tracking tests/config 2>&1 | tail -n 15
+    tests/detectors tests/sources/test_yuv.py tests/tracking tests/config 2>&1 | tail -n 15
 /opt/edgecam/venv/bin/python -P -c "import edgecam; print(\"tests used edgecam from\", edgecam.__file__)"'
 
 step "pi-check passed: Debian $suite arm64, QEMU_CPU=$cpu"
