@@ -1,9 +1,14 @@
-"""Empirical bias correction of the int8 convolutions (Nagel et al. 2019, "Data-Free Quantization
-Through Weight Equalization and Bias Correction", §4.2, empirical variant).
+"""Bias correction of the int8 convolutions (Nagel et al. 2019, "Data-Free Quantization Through Weight
+Equalization and Bias Correction", §4.2).
 
 Quantizing a layer's weights and input shifts the *mean* of its output per channel; the shift adds up
 through the network.  ncnn's int8 convolutions add their bias in float after dequantizing, so a
-correction of the bias is applied exactly.  For every int8 convolution, in graph order:
+correction of the bias is applied exactly.  Two kinds (``--bias-kind``):
+
+* ``weights`` (the default, :func:`weight_corrected`): only the weight rounding, analytically —
+  ``b − (W̃ − W)·E[x]`` with the fp32 net's per-channel input means (seconds);
+* ``empirical`` (:func:`bias_corrected`): the measured mean error of each layer's output, which also
+  holds the activation quantization's.  For every int8 convolution, in graph order:
 
 1. run the int8 net *as corrected so far* (``fuse=False`` so every conv output is float) on the
    calibration images at every size, and take the per-output-channel mean of the conv's output
