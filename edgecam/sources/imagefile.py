@@ -6,7 +6,9 @@ a decompression bomb is refused with one line everywhere instead of hanging or c
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import numpy as np
 
@@ -41,18 +43,33 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS_DEFAULT) -
     import cv2
 
     info = check_image_bytes(data, name, max_pixels)
-    log_level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # silent: a corrupt file is reported below in one line, not in OpenCV's own words
-    try:
+    with _opencv_silent(cv2):  # a corrupt file is reported below in one line, not in OpenCV's own words
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    finally:
-        cv2.utils.logging.setLogLevel(log_level)
     if image is None:
         raise ImageProblem(f"{name}: cannot decode this {info.format} image (corrupt or truncated); re-export it")
     problem = pixels_problem(image.shape[1], image.shape[0], max_pixels)  # the decoder may disagree with the header
     if problem:
         raise ImageProblem(f"{name}: decoded image {problem}")
     return image
+
+
+@contextlib.contextmanager
+def _opencv_silent(cv2) -> Iterator[None]:
+    """OpenCV's own logging off for the block, where this build of OpenCV lets us: ``cv2.utils.logging``
+    is missing from some wheels (opencv-python-headless 4.11 for aarch64 on Debian's numpy 1.24, found
+    by ``make pi-check``); older builds have ``cv2.setLogLevel`` at the top; otherwise nothing changes."""
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    get = getattr(log, "getLogLevel", None) or getattr(cv2, "getLogLevel", None)
+    put = getattr(log, "setLogLevel", None) or getattr(cv2, "setLogLevel", None)
+    if get is None or put is None:
+        yield
+        return
+    level = get()
+    put(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        put(level)
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS_DEFAULT, what: str = "image") -> np.ndarray:

@@ -151,3 +151,38 @@ def test_header_fuzz_only_ever_refuses_in_one_line(data):
         check_image_bytes(data, "image fuzz", max_pixels=50_000_000)
     except ImageProblem as exc:
         assert str(exc).startswith("image fuzz: ") and "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("missing", ["none", "utils.logging", "both"])
+def test_decoding_works_whatever_logging_api_this_opencv_has(monkeypatch, missing):
+    """``cv2.utils.logging`` is absent from opencv-python-headless 4.11 on aarch64 with Debian's numpy
+    (``make pi-check``: ``edgecam detect`` died with AttributeError there): decoding must not need it,
+    and a corrupt image is still one ImageProblem line."""
+    import cv2
+
+    if missing in ("utils.logging", "both"):
+        monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    if missing == "both":
+        monkeypatch.delattr(cv2, "setLogLevel", raising=False)
+        monkeypatch.delattr(cv2, "getLogLevel", raising=False)
+    ok, png = cv2.imencode(".png", np.full((37, 53, 3), 7, np.uint8))
+    assert ok
+    assert decode_image(png.tobytes(), "good.png").shape == (37, 53, 3)
+    broken = png.tobytes()[:40] + b"\0" * 40  # header intact, data gone
+    with pytest.raises(ImageProblem, match="cannot decode this PNG image"):
+        decode_image(broken, "broken.png")
+
+
+def test_opencv_logging_is_restored_after_decoding():
+    import cv2
+
+    log = cv2.utils.logging
+    before = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_WARNING)
+    try:
+        ok, png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))
+        with pytest.raises(ImageProblem):
+            decode_image(png.tobytes()[:40] + b"\0" * 40, "broken.png")
+        assert log.getLogLevel() == log.LOG_LEVEL_WARNING
+    finally:
+        log.setLogLevel(before)
