@@ -142,13 +142,9 @@ class Inputs:
 
     def means(self, param: Path, bin_: Path, blobs: list[str]) -> dict[str, np.ndarray]:
         """Per-channel mean of each blob, averaged over the inputs with equal weight."""
-        import ncnn  # noqa: PLC0415
+        from deploy.measure import open_fp32_net  # noqa: PLC0415
 
-        net = ncnn.Net()
-        net.opt.num_threads = self.threads
-        net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
-        net.load_param(str(param))
-        net.load_model(str(bin_))
+        net = open_fp32_net(param, bin_, self.threads)
         acc: dict[str, np.ndarray] = {}
         try:
             for mat in self.mats:

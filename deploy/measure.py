@@ -30,6 +30,20 @@ def open_detector(bundle: Path | str, size: int = 640, threads: int | None = Non
     return NcnnDetector(resolve(bundle), settings)
 
 
+def open_fp32_net(param: Path, bin_: Path, threads: int | None = None):
+    """A bare ncnn net for measurements on a candidate model: fp32 throughout (no fp16 storage or
+    arithmetic), so what is measured is the candidate's own quantization."""
+    import ncnn  # noqa: PLC0415
+
+    net = ncnn.Net()
+    net.opt.num_threads = threads or 2
+    net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
+    if net.load_param(str(param)) != 0 or net.load_model(str(bin_)) != 0:
+        net.clear()
+        raise RuntimeError(f"ncnn could not load the candidate model {param} / {bin_}")
+    return net
+
+
 def evaluate_map(bundle: Path | str, dataset: Path, size: int = 640, threads: int | None = None,
                  fp16: bool = False, progress=None) -> dict[str, float]:
     """COCO mAP of a bundle on DATASET (images/ + labels/), as ``edgecam eval`` computes it."""

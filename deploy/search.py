@@ -70,9 +70,8 @@ def layer_sensitivity(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLay
     Label-free; runs on calibration images.  Largest first.
     """
     import cv2  # noqa: PLC0415
-    import ncnn  # noqa: PLC0415
 
-    from deploy.measure import open_detector  # noqa: PLC0415
+    from deploy.measure import open_detector, open_fp32_net  # noqa: PLC0415
 
     det = open_detector(fp32_bundle, size, threads, fp16=False)
     m = det.bundle.manifest
@@ -89,11 +88,7 @@ def layer_sensitivity(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLay
             for q in layers:
                 one = Table(table.method, {q.name: table.weight[q.name]}, {q.name: table.bottom[q.name]})
                 write_int8(model, one, set(), pp, bp, fuse=False)
-                net = ncnn.Net()
-                net.opt.num_threads = threads or 2
-                net.opt.use_fp16_storage = net.opt.use_fp16_packed = net.opt.use_fp16_arithmetic = False
-                net.load_param(str(pp))
-                net.load_model(str(bp))
+                net = open_fp32_net(pp, bp, threads)
                 errs = []
                 for mat, ref in zip(mats, refs):
                     ex = net.create_extractor()

@@ -207,30 +207,22 @@ def _strides(param: ParamFile, input_blob: str) -> dict[str, float]:
     return factor
 
 
-def _consumers(param: ParamFile) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for layer in param.layers:
-        for b in layer.bottoms:
-            out[b] = out.get(b, 0) + 1
-    return out
-
-
-def _conv_before_permute(param: ParamFile, permute, consumed_by: dict[str, int], defaults: Manifest | None) -> str | None:
+def _conv_before_permute(param: ParamFile, permute, defaults: Manifest | None) -> str | None:
     """The conv output behind ``Conv → Reshape(-1, 5+classes, anchors) → Permute(order 1)`` (the seed's
     head): the same numbers in the ``chw`` layout.  None when the chain is anything else."""
     if defaults is None or permute.int(0) != 1 or len(permute.bottoms) != 1:
         return None
-    producer = {top: layer for layer in param.layers for top in layer.tops}
-    reshape = producer.get(permute.bottoms[0])
+    reshape = param.producer(permute.bottoms[0])
     if reshape is None or reshape.type != "Reshape" or len(reshape.bottoms) != 1:
         return None
     no, na = 5 + len(defaults.classes), len(defaults.outputs[0].anchors) if defaults.outputs else 3
     if (reshape.int(0), reshape.int(1), reshape.int(2)) != (-1, no, na):
         return None
-    conv = producer.get(reshape.bottoms[0])
-    if conv is None or conv.type != "Convolution" or consumed_by.get(reshape.bottoms[0]) != 1:
+    conv_top = reshape.bottoms[0]
+    conv = param.producer(conv_top)
+    if conv is None or conv.type != "Convolution" or len(param.consumers(conv_top)) != 1:
         return None
-    return reshape.bottoms[0]
+    return conv_top
 
 
 def infer_manifest(param: ParamFile, param_name: str, bin_name: str, defaults: Manifest | None) -> Manifest:
@@ -249,7 +241,7 @@ def infer_manifest(param: ParamFile, param_name: str, bin_name: str, defaults: M
     for layer, blob in terminal:
         if layer.type == "Permute":
             layout = "a_hw_c"
-            conv = _conv_before_permute(param, layer, consumed_by=_consumers(param), defaults=defaults)
+            conv = _conv_before_permute(param, layer, defaults)
             if conv is not None:  # read the conv itself: ncnn then skips the Reshape and Permute
                 blob, layout = conv, "chw"
         elif layer.type == "Convolution":

@@ -49,7 +49,7 @@ def planes(array: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.nd
     of ``height * 3 / 2`` rows of ``stride`` bytes (U and V rows are ``stride / 2`` bytes)."""
     rows, stride = array.shape
     height = rows * 2 // 3
-    flat = array.reshape(-1) if array.flags.c_contiguous else np.ascontiguousarray(array).reshape(-1)
+    flat = np.ascontiguousarray(array).reshape(-1)  # no copy when it already is
     y = flat[: height * stride].reshape(height, stride)[:, :width]
     chroma_size = (height // 2) * (stride // 2)
     cw = (width + 1) // 2
