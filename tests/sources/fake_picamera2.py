@@ -108,6 +108,7 @@ class FakeCameraSystem:
     acquired: set = field(default_factory=set)
     instances: list = field(default_factory=list)
     failed_inits: list = field(default_factory=list)
+    pipes: list = field(default_factory=list)  # (fd, (st_dev, st_ino)) of every notifyme pipe end opened
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -115,6 +116,20 @@ class FakeCameraSystem:
         system = self
         cls = type("Picamera2", (FakePicamera2,), {"system": system})
         return CameraStack(Picamera2=cls, ColorSpace=ColorSpace)
+
+    def open_pipe_fds(self) -> list[int]:
+        """The notifyme pipe ends this system's cameras opened that are still open. Checked by identity
+        (device, inode), not by counting /proc/self/fd, so another test's socket being collected
+        meanwhile, or a closed fd number being reused, cannot change the answer."""
+        still = []
+        for fd, ident in self.pipes:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == ident:
+                still.append(fd)
+        return still
 
     def frontend_timeout(self) -> None:
         """The ribbon cable comes loose: every streaming camera stops delivering, silently."""
@@ -139,6 +154,9 @@ class FakePicamera2:
         system = self.system
         self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)  # first, as in picamera2
         self.notifymeread = os.fdopen(self.notifyme_r, "rb")
+        for fd in (self.notifyme_r, self.notifyme_w):
+            st = os.fstat(fd)
+            system.pipes.append((fd, (st.st_dev, st.st_ino)))
         self.is_open = False
         self.started = False
         self.camera_config: dict[str, Any] = {}

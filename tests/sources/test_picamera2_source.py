@@ -4,7 +4,6 @@ cannot exist here; the fake follows picamera2's and libcamera's own code where i
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 
 import numpy as np
@@ -22,10 +21,6 @@ WAIT = 10.0  # a generous deadline for things that take well under a second
 
 def cam_settings(**kw) -> CameraSettings:
     return CameraSettings(**{"source": "picamera2", "fps": 50, **kw})
-
-
-def fd_count() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def max_error(a: np.ndarray, b: np.ndarray) -> int:
@@ -133,13 +128,12 @@ def test_pi4_rgb888_lores_stops_capture_with_one_line():
 
 
 def test_missing_camera_is_named_without_constructing_picamera2():
-    system = FakeCameraSystem(cameras=1)
-    fds = fd_count()
+    system, empty = FakeCameraSystem(cameras=1), FakeCameraSystem(cameras=0)
     with pytest.raises(SourceError, match=r"Pi camera 1 not found \(cameras: 0: imx708\); set \[camera\] path"):
         opened(system, path="1")
     with pytest.raises(SourceError, match=r"no Pi camera found .*rpicam-hello --list-cameras"):
-        opened(FakeCameraSystem(cameras=0))
-    assert fd_count() == fds
+        opened(empty)
+    assert system.pipes == [] and empty.pipes == []  # Picamera2 was never constructed
 
 
 def test_fake_raises_the_real_exception_types():
@@ -159,7 +153,6 @@ def test_fake_raises_the_real_exception_types():
 def test_busy_camera_keeps_the_cause_and_leaks_no_fd():
     system = FakeCameraSystem()
     holder = system.stack.Picamera2(0)  # another process has the camera
-    fds = fd_count()
     for _ in range(20):
         with pytest.raises(SourceError) as info:
             opened(system)
@@ -167,7 +160,8 @@ def test_busy_camera_keeps_the_cause_and_leaks_no_fd():
         assert "Camera __init__ sequence did not complete." in message
         assert "Failed to acquire camera: Device or resource busy" in message
         assert "another process holds the camera" in message and "\n" not in message
-    assert len(system.failed_inits) == 20 and fd_count() == fds  # picamera2's leaked pipe is closed
+    assert len(system.failed_inits) == 20 and len(system.pipes) == 2 + 40
+    assert system.open_pipe_fds() == [holder.notifyme_r, holder.notifyme_w]  # picamera2's leaked pipes are closed
     holder.close()
     src = opened(system)  # released: it opens
     assert read_frame(src) is not None
@@ -180,9 +174,9 @@ def test_capture_waits_at_most_the_read_timeout_and_close_releases_a_hung_captur
     assert read_frame(src) is not None
     system.frontend_timeout()  # no frame ever again from this session, and no exception
     assert src.read(0.05) is None and src.read(0.05) is None
-    fds = fd_count()
+    assert len(system.open_pipe_fds()) == 2
     src.close()  # cancel_all_and_flush, stop, close: the camera is free again
-    assert system.acquired == set() and fd_count() == fds - 2  # its notify pipe is closed
+    assert system.acquired == set() and system.open_pipe_fds() == []  # its notify pipe is closed
     system.reconnect_sensor()
     again = opened(system)
     assert read_frame(again) is not None
