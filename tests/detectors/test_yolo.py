@@ -99,13 +99,13 @@ def reference_nms(boxes, scores, ids, thr):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(0, 60), seed=st.integers(0, 10_000), thr=st.floats(0.1, 0.9))
-def test_nms_matches_plain_greedy_reference(n, seed, thr):
+@given(n=st.integers(0, 60), seed=st.integers(0, 10_000), thr=st.floats(0.1, 0.9), max_det=st.integers(1, 70))
+def test_nms_matches_plain_greedy_reference(n, seed, thr, max_det):
     rng = np.random.default_rng(seed)
     xy = rng.uniform(0, 100, (n, 2))
     wh = rng.uniform(5, 40, (n, 2))
     boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
     scores = rng.permutation(n).astype(np.float32) / max(n, 1) + 0.01  # distinct scores
     ids = rng.integers(0, 3, n)
-    got = nms(boxes, scores, ids, thr)
-    assert list(got) == reference_nms(boxes, scores, ids, thr)
+    got = nms(boxes, scores, ids, thr, max_det=max_det)
+    assert list(got) == reference_nms(boxes, scores, ids, thr)[:max_det]
