@@ -154,6 +154,8 @@ class Spool:
     def read_after(self, after_id: int, limit: int) -> list[SpooledMessage]:
         """Up to ``limit`` messages with id > ``after_id``, oldest first (malformed rows moved aside)."""
         with self._lock:
+            if after_id >= self._last_id or not len(self):  # nothing newer: no query (called every frame)
+                return []
             rows = self._db.execute(
                 "SELECT id, topic, payload, qos, retain FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
                 (after_id, limit + len(self._undeleted)),
