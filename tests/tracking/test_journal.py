@@ -47,6 +47,22 @@ def test_last_seen_refresh_is_saved_at_most_every_refresh_s(tmp_path):
     assert [t.id for t in j.open_tracks] == ["id1"]
 
 
+def test_each_track_keeps_its_own_latest_sighting_until_saved(tmp_path):
+    """Sightings are folded in lazily: a track missing from later frames keeps the time it was last seen,
+    an older or repeated frame never moves a time back, and an ended track is not revived."""
+    j = TrackJournal(tmp_path / "j.json")
+    j.apply([_ev("new", 1), _ev("new", 2)])
+    a, b = (TrackView(f"id{i}", "person", (float(i), 2.0, 3.0, 4.0), 0.8) for i in (1, 2))
+    j.seen([a, b], 1001.0)
+    j.seen([a], 1002.0)
+    j.seen([a, b], 1000.5)  # late: older than what is known
+    j.apply([_ev("end", 2, end_time=1001.0)])
+    j.seen([b], 1003.0)  # ended: not revived
+    j.save(0.0)
+    seen = {t.id: t.last_seen for t in TrackJournal.load(j.path).open_tracks}
+    assert seen == {"id1": 1002.0}
+
+
 def test_folding_the_spools_undelivered_events_again_is_idempotent(tmp_path):
     j = TrackJournal(tmp_path / "j.json")
     stream = [_ev("new", 1), _ev("new", 2), _ev("update", 1, top=0.95), _ev("end", 1, end_time=1005.0)]
