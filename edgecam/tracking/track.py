@@ -34,6 +34,7 @@ class Track:
     ev_median: np.float32 = field(default_factory=lambda: np.float32(0.0))
     ev_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
     ev_zones: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    _median: np.float32 | None = field(default=None, repr=False)  # of ``scores``; None when it changed
 
     @classmethod
     def start_from(cls, box, score, label: str, label_id: int, zones: np.ndarray, now: float,
@@ -54,14 +55,17 @@ class Track:
         self.missed = 0
         self.last_seen = now
         self.scores.append(score)
+        self._median = None
         self.top = max(self.top, score)
         self.zones = zones.copy()
 
     def median(self) -> np.float32:
-        """Median of the kept scores (float32 arithmetic)."""
-        ordered = sorted(self.scores)
-        k = len(ordered)
-        return np.float32((ordered[(k - 1) // 2] + ordered[k // 2]) * np.float32(0.5))
+        """Median of the kept scores (float32 arithmetic); computed once per change of the scores."""
+        if self._median is None:
+            ordered = sorted(self.scores)
+            k = len(ordered)
+            self._median = np.float32((ordered[(k - 1) // 2] + ordered[k // 2]) * np.float32(0.5))
+        return self._median
 
     def mark_event(self, now: float, median: np.float32) -> None:
         self.ev_time, self.ev_top, self.ev_median = now, self.top, median

@@ -187,10 +187,13 @@ class IouTracker:
         keep = np.ones(len(det), bool)
         if self._label_filter.size and len(det):
             keep &= np.isin(labels, self._label_filter)
-        points = bottom_centres(det.boxes)
-        if self._regions.has_masks and len(det):
-            keep &= ~self._regions.masked(points, labels, width, height)
-        zones = self._regions.membership(points, labels, width, height)
+        if self._regions.has_masks or self._regions.zone_names:
+            points = bottom_centres(det.boxes)
+            if self._regions.has_masks and len(det):
+                keep &= ~self._regions.masked(points, labels, width, height)
+            zones = self._regions.membership(points, labels, width, height)
+        else:  # the common case: nothing to place the detections in
+            zones = np.zeros((len(det), 0), bool)
         if self.settings.only_in_zones and self._regions.zone_names:
             keep &= zones.any(axis=1)
         if not keep.all():
@@ -206,7 +209,7 @@ class IouTracker:
 
     def _zones_of(self, t: Track) -> tuple[str, ...]:
         names = self._regions.zone_names
-        return tuple(names[z] for z in np.flatnonzero(t.zones))
+        return tuple(names[z] for z in np.flatnonzero(t.zones)) if names else ()
 
     def _event(self, kind: str, t: Track, median: np.float32, end_time: float | None = None) -> Event:
         return Event(
@@ -215,7 +218,7 @@ class IouTracker:
             label=str(t.label),
             score=float(median),
             top_score=float(t.top),
-            box=tuple(float(v) for v in t.box),  # type: ignore[arg-type]
+            box=tuple(t.box.tolist()),  # type: ignore[arg-type]
             start_time=float(t.start),
             end_time=None if end_time is None else float(end_time),
             zones=self._zones_of(t),
@@ -224,7 +227,7 @@ class IouTracker:
     def _output(self, events: tuple[Event, ...], det: Detections) -> TrackerOutput:
         confirmed = [t for t in self._tracks if t.confirmed]
         tracks = tuple(
-            TrackView(id=str(t.id), label=str(t.label), box=tuple(float(v) for v in t.box),  # type: ignore[arg-type]
+            TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
                       score=float(t.median()), zones=self._zones_of(t))
             for t in confirmed
         )
