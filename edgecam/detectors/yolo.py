@@ -25,10 +25,6 @@ class Candidates:
     class_ids: np.ndarray  # (N,) int32
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _logit(p: float) -> float:
     p = min(max(p, 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
@@ -90,7 +86,7 @@ def decode(
     (a frame costs the same few numpy calls however many heads and candidates it has).
     """
     obj_thr = _logit(conf)
-    picked, where, base, no = [], [], 0, None
+    picked, where, base = [], [], 0
     for out, head in zip(outputs, heads):
         no = _row_length(out, head, in_w, in_h)
         rows = head_rows(out, head, in_w, in_h, no)  # (na, cells, no)
