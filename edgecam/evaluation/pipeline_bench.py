@@ -96,13 +96,14 @@ def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | No
         from edgecam.sources.images import list_images
 
         files = list_images(settings.camera.path)
-        return lambda: Yuv420ReplaySource(files, lores[0], lores[1], stride)
+        return lambda: Yuv420ReplaySource(files, lores[0], lores[1], stride, max_pixels=settings.camera.max_pixels)
     cls = load_source_class(kind)
     return lambda: cls(settings.camera, base_dir=Path.cwd())
 
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
-                   state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0):
+                   state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
+                   max_pixels: int | None = None):
     """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
     from edgecam.config.schema import OutputSettings, Settings
     from edgecam.detectors.settings import DetectorSettings
@@ -112,7 +113,8 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.tracking.settings import TrackerSettings
 
     return Settings(
-        camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS, loop=True),
+        camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS,
+                              loop=True, **({} if max_pixels is None else {"max_pixels": max_pixels})),
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -173,10 +175,12 @@ class FrameTimes:
 
 def _sample_mats(detector, make_source, settings, count: int) -> list:
     """Up to ``count`` frames of the source, preprocessed once, for the raw blocks."""
+    from edgecam.errors import SourceError
+
     src = make_source()
-    src.open()
     mats = []
     try:
+        src.open()
         deadline = time.monotonic() + 30.0
         while len(mats) < count and time.monotonic() < deadline:
             try:
@@ -185,6 +189,8 @@ def _sample_mats(detector, make_source, settings, count: int) -> list:
                 break
             if frame is not None:
                 mats.append(detector.preprocess_frame(frame)[0])
+    except SourceError as exc:  # e.g. every image refused: an input problem of this command
+        raise UsageError(f"--pipeline {settings.camera.path}: {exc}") from None
     finally:
         src.close()
     if not mats:
@@ -205,7 +211,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                      frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
                      conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                      progress=None, lores: tuple[int, int] = (640, 360), stride: int | None = None,
-                     overlap: bool | None = None) -> PipelineBenchResult:
+                     overlap: bool | None = None, max_pixels: int | None = None) -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
@@ -227,7 +233,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
             broker = ("127.0.0.1", port)
             say(f"mosquitto on 127.0.0.1:{port}")
         settings = bench_settings(kind, path, model, size, threads, broker[0], broker[1], work / "state",
-                                  conf=conf, iou=iou, fp16=fp16, powersave=powersave)
+                                  conf=conf, iou=iou, fp16=fp16, powersave=powersave, max_pixels=max_pixels)
         detector = build_detector(settings)
         stack.callback(detector.close)
         warm_up_detector(detector, settings)
@@ -302,7 +308,7 @@ def run_pipeline_bench(args) -> int:
         args.pipeline, model=args.model, size=args.size, threads=args.threads, frames=args.frames,
         rounds=args.rounds, broker=broker, conf=args.conf, iou=args.iou, fp16=not args.no_fp16,
         powersave=args.powersave, progress=lambda text: print(text, flush=True),
-        lores=args.lores, stride=args.stride,
+        lores=args.lores, stride=args.stride, max_pixels=args.max_pixels,
     )
     stages = "  ".join(f"{k}={v['wall_ms']:.2f}/{v['cpu_ms']:.2f}" for k, v in result.stage_ms.items())
     print(f"{result.model} size={result.size} threads={result.threads} "

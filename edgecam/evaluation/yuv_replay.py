@@ -16,6 +16,9 @@ import time
 import numpy as np
 
 from edgecam.errors import SourceError
+from edgecam.files import FileProblem
+from edgecam.limits import MAX_PIXELS_DEFAULT
+from edgecam.sources.imagefile import read_image
 from edgecam.sources.yuv import YuvFrame
 
 log = logging.getLogger(__name__)
@@ -53,8 +56,9 @@ class Yuv420ReplaySource:
     live = False
 
     def __init__(self, files: list[str], width: int = DEFAULT_LORES[0], height: int = DEFAULT_LORES[1],
-                 stride: int | None = None, loop: bool = True) -> None:
+                 stride: int | None = None, loop: bool = True, max_pixels: int = MAX_PIXELS_DEFAULT) -> None:
         self._files = list(files)
+        self._max_pixels = max_pixels
         self.width, self.height, self.stride = width, height, stride or width
         self._loop = loop
         self._buffers: list[np.ndarray] = []
@@ -64,15 +68,20 @@ class Yuv420ReplaySource:
         self.lossless = not loop
 
     def open(self) -> None:
-        import cv2
-
         if not self._buffers:
+            problems = []
             for path in self._files:
-                bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-                if bgr is not None:
-                    self._buffers.append(i420_buffer(bgr, self.width, self.height, self.stride))
+                try:  # the header is checked against max_pixels before anything is decoded
+                    bgr = read_image(path, self._max_pixels, "yuv420 bench image")
+                except FileProblem as exc:
+                    problems.append(str(exc))
+                    continue
+                self._buffers.append(i420_buffer(bgr, self.width, self.height, self.stride))
             if not self._buffers:
-                raise SourceError(f"{self.name}: none of the files is a readable image; give a directory of photos")
+                first = f" (first: {problems[0]})" if problems else ""
+                raise SourceError(f"{self.name}: none of the files is a usable image{first}; give a directory of photos")
+            if problems:
+                log.warning("%s: skipped %d file(s); first: %s", self.name, len(problems), problems[0])
         self._next = 0
 
     def read(self, timeout: float) -> YuvFrame | None:

@@ -88,6 +88,17 @@ def test_bad_yuv420_options_are_usage_errors(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
 
 
+def test_pipeline_sources_keep_the_pixel_budget(tmp_path):
+    """--max-pixels reaches both bench sources: every image above it is refused from its header."""
+    for source in (str(scene(tmp_path)), f"yuv420:{tmp_path / 'scene'}"):
+        proc = subprocess.run([sys.executable, "-m", "edgecam", "bench", "--pipeline", source, "--max-pixels", "100000",
+                               "--frames", "2", "--rounds", "1"], capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert proc.returncode == 2, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("edgecam bench: --pipeline ") and "Traceback" not in proc.stderr
+        assert "pixel budget" in proc.stderr and "--max-pixels" in proc.stderr
+
+
 def test_parse_source_and_broker(tmp_path):
     assert parse_source(str(SHARED / "images")) == ("images", str(SHARED / "images"))
     assert parse_source(f"yuv420:{SHARED / 'images'}") == ("yuv420", str(SHARED / "images"))
