@@ -32,7 +32,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edgecam.errors import UsageError
+from edgecam.errors import SourceError, UsageError
+from edgecam.limits import MAX_PIXELS_DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | No
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
                    state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
-                   max_pixels: int | None = None):
+                   max_pixels: int = MAX_PIXELS_DEFAULT):
     """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
     from edgecam.config.schema import OutputSettings, Settings
     from edgecam.detectors.settings import DetectorSettings
@@ -114,7 +115,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
 
     return Settings(
         camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS,
-                              loop=True, **({} if max_pixels is None else {"max_pixels": max_pixels})),
+                              loop=True, max_pixels=max_pixels),
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -175,8 +176,6 @@ class FrameTimes:
 
 def _sample_mats(detector, make_source, settings, count: int) -> list:
     """Up to ``count`` frames of the source, preprocessed once, for the raw blocks."""
-    from edgecam.errors import SourceError
-
     src = make_source()
     mats = []
     try:
@@ -211,7 +210,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                      frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
                      conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                      progress=None, lores: tuple[int, int] = (640, 360), stride: int | None = None,
-                     overlap: bool | None = None, max_pixels: int | None = None) -> PipelineBenchResult:
+                     overlap: bool | None = None, max_pixels: int = MAX_PIXELS_DEFAULT) -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
