@@ -34,7 +34,7 @@ import numpy as np
 from edgecam.bundles.ncnnfile import parse_param, walk_bin
 
 from deploy.calibrate import QuantLayer, Table
-from deploy.ncnnio import NcnnModel, count_blobs, param_text, set_params
+from deploy.ncnnio import NcnnModel, count_blobs, set_params
 
 PREACT = "_preact"
 SUFFIX = "+bc"  # a search candidate's method with bias correction: "mse+bc"
@@ -168,6 +168,12 @@ class Inputs:
         for d in self._owners:
             d.close()
 
+    def __enter__(self) -> "Inputs":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def correct_biases(model: NcnnModel, layers: list[QuantLayer], table: Table, fp32_layers: set[str],
                    inputs: Inputs, log_fn: Callable[[str], None] | None = None) -> Table:
@@ -193,8 +199,7 @@ def correct_biases(model: NcnnModel, layers: list[QuantLayer], table: Table, fp3
     bias: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="biascorr-") as tmp:
         pp, bp = Path(tmp) / "m.param", Path(tmp) / "m.bin"
-        pp.write_text(param_text(meas.param, [layer.line for layer in meas.param.layers]))
-        bp.write_bytes(meas.data)
+        meas.save(pp, bp)
         ref = inputs.means(pp, bp, list(blobs.values()))
         for i, q in enumerate(quant):
             cur = Table(table.method, table.weight, table.bottom, {k: v.astype(np.float32) for k, v in bias.items()})
@@ -211,11 +216,8 @@ def bias_corrected(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer]
                    fp32_layers: set[str], images: list[Path], sizes: tuple[int, ...], threads: int | None = None,
                    log_fn: Callable[[str], None] | None = None) -> Table:
     """:func:`correct_biases` on calibration ``images`` preprocessed as the detector does, at every size."""
-    inputs = Inputs.from_images(fp32_bundle, images, tuple(sizes), threads)
-    try:
+    with Inputs.from_images(fp32_bundle, images, tuple(sizes), threads) as inputs:
         return correct_biases(model, layers, table, fp32_layers, inputs, log_fn)
-    finally:
-        inputs.close()
 
 
 def weight_error_biases(model: NcnnModel, layers: list[QuantLayer], table: Table, input_means: dict[str, np.ndarray]
@@ -255,15 +257,11 @@ def weight_error_biases(model: NcnnModel, layers: list[QuantLayer], table: Table
 def weight_corrected(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer], table: Table,
                      images: list[Path], sizes: tuple[int, ...], threads: int | None = None) -> Table:
     """``table`` with the biases of :func:`weight_error_biases`, input means from ``images`` at every size."""
-    inputs = Inputs.from_images(fp32_bundle, images, tuple(sizes), threads)
-    try:
-        with tempfile.TemporaryDirectory(prefix="biascorr-") as tmp:
-            pp, bp = Path(tmp) / "f.param", Path(tmp) / "f.bin"
-            pp.write_text(param_text(model.param, [layer.line for layer in model.param.layers]))
-            bp.write_bytes(model.data)
-            means = inputs.means(pp, bp, sorted({q.bottom for q in layers if q.name in table.weight}))
-    finally:
-        inputs.close()
+    with Inputs.from_images(fp32_bundle, images, tuple(sizes), threads) as inputs, \
+            tempfile.TemporaryDirectory(prefix="biascorr-") as tmp:
+        pp, bp = Path(tmp) / "f.param", Path(tmp) / "f.bin"
+        model.save(pp, bp)
+        means = inputs.means(pp, bp, sorted({q.bottom for q in layers if q.name in table.weight}))
     return Table(table.method, table.weight, table.bottom, weight_error_biases(model, layers, table, means))
 
 

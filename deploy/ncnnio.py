@@ -84,6 +84,11 @@ class NcnnModel:
     def buffer_bytes(self, buf: Buffer) -> bytes:
         return self.data[buf.offset: buf.offset + buf.nbytes]
 
+    def save(self, param_path: Path, bin_path: Path) -> None:
+        """Write the model unchanged: its layer lines and its bin bytes."""
+        Path(param_path).write_text(param_text(self.param, [layer.line for layer in self.param.layers]))
+        Path(bin_path).write_bytes(self.data)
+
 
 def param_text(param: ParamFile, lines: list[str]) -> str:
     return "7767517\n" + f"{len(lines)} {param.blob_count}\n" + "\n".join(lines) + "\n"

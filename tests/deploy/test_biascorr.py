@@ -13,7 +13,7 @@ import pytest
 from deploy.biascorr import Inputs, correct_biases, measurement_model, output_blob
 from deploy.calibrate import Table, collect_stats, make_table, quantizable_layers, weight_scales
 from deploy.int8 import write_int8
-from deploy.ncnnio import NcnnModel, param_text, raw_fp32
+from deploy.ncnnio import NcnnModel, raw_fp32
 
 from deploy_paths import COCO128
 
@@ -61,8 +61,7 @@ def test_closed_form_on_a_one_conv_model(tmp_path):
     assert output_blob(meas, "c") == "out_preact"
     corrected = Table("max", {"c": ws}, {"c": float(s_in)}, {"c": got})
     write_int8(meas, corrected, set(), tmp_path / "q.param", tmp_path / "q.bin", fuse=False)
-    (tmp_path / "m.param").write_text(param_text(meas.param, [ln.line for ln in meas.param.layers]))
-    (tmp_path / "m.bin").write_bytes(meas.data)
+    meas.save(tmp_path / "m.param", tmp_path / "m.bin")
     m8 = inputs.means(tmp_path / "q.param", tmp_path / "q.bin", ["out_preact"])["out_preact"]
     m32 = inputs.means(tmp_path / "m.param", tmp_path / "m.bin", ["out_preact"])["out_preact"]
     np.testing.assert_allclose(m8, m32, atol=2e-5)
@@ -75,8 +74,7 @@ def test_measurement_model_computes_the_same_network(pipeline_run, tmp_path):
     meas = measurement_model(model, names)
     split = [ln for ln in meas.param.layers if ln.name.endswith("_act")]
     assert split and all(ln.type == "ReLU" for ln in split)
-    (tmp_path / "m.param").write_text(param_text(meas.param, [ln.line for ln in meas.param.layers]))
-    (tmp_path / "m.bin").write_bytes(meas.data)
+    meas.save(tmp_path / "m.param", tmp_path / "m.bin")
     inputs = Inputs.from_images(b, sorted((COCO128 / "images").glob("*.jpg"))[:1], (256,), 2)
     try:
         a = inputs.means(tmp_path / "m.param", tmp_path / "m.bin", ["out0", "out1", "out2"])
@@ -105,8 +103,7 @@ def _layer_mean_errors(b, model, layers, table, images) -> dict[str, float]:
     inputs = Inputs.from_images(b, images, (256,), 2)
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "m.param").write_text(param_text(meas.param, [ln.line for ln in meas.param.layers]))
-        (t / "m.bin").write_bytes(meas.data)
+        meas.save(t / "m.param", t / "m.bin")
         write_int8(meas, table, set(), t / "q.param", t / "q.bin", fuse=False)
         try:
             ref = inputs.means(t / "m.param", t / "m.bin", list(blobs.values()))
