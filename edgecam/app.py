@@ -89,7 +89,7 @@ def build_capture(settings: Settings, base_dir: Path):
 def build_tracker(settings: Settings):
     from edgecam.tracking.tracker import IouTracker
 
-    return IouTracker(settings.tracking, settings.zones, settings.masks)
+    return IouTracker(settings.tracking, settings.zones, settings.masks, filters=settings.filters)
 
 
 def configured_labels(settings: Settings) -> tuple[str, ...]:

@@ -129,6 +129,9 @@ class Event:
     end_time: float | None = None
     zones: tuple[str, ...] = ()
     reason: str | None = None  # only on an ``end`` not seen by the tracker, e.g. "restart"
+    stationary: bool = False  # its box has not moved for ``[tracking] stationary_s``
+    entered_zones: tuple[str, ...] = ()  # zones it counts in since its previous event (``new``: all it is in)
+    exited_zones: tuple[str, ...] = ()  # zones it no longer counts in since its previous event (``end``: all)
 
     def to_payload(self) -> dict:
         payload = {
@@ -142,7 +145,12 @@ class Event:
             "start_time": self.start_time,
             "end_time": self.end_time,
             "zones": list(self.zones),
+            "stationary": bool(self.stationary),
         }
+        if self.entered_zones:
+            payload["entered_zones"] = list(self.entered_zones)
+        if self.exited_zones:
+            payload["exited_zones"] = list(self.exited_zones)
         if self.reason is not None:
             payload["reason"] = self.reason
         return payload
@@ -157,6 +165,7 @@ class TrackView:
     box: tuple[float, float, float, float]
     score: float
     zones: tuple[str, ...] = ()
+    stationary: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ def _model(settings: Settings, problems: list[Problem]) -> None:
         (("tracking", "labels"), settings.tracking.labels),
         *((("zones", i, "labels"), z.labels) for i, z in enumerate(settings.zones)),
         *((("masks", i, "labels"), m.labels) for i, m in enumerate(settings.masks)),
+        *((("filters", label), (label,)) for label in settings.filters.labels),
+        *((("zones", i, "filters", label), (label,)) for i, z in enumerate(settings.zones) for label in z.filters.labels),
     ]
     for path, labels in named:
         unknown = [label for label in labels if label not in known]

@@ -44,7 +44,8 @@ class OpenTrack:
 
     def end_event(self, reason: str) -> Event:
         return Event("end", self.id, self.label, self.score, self.top_score, self.box, self.start_time,
-                     end_time=self.last_seen, zones=self.zones, reason=reason)
+                     end_time=self.last_seen, zones=self.zones, reason=reason,
+                     exited_zones=self.zones)
 
 
 def _finite(value: Any) -> float:

@@ -34,7 +34,7 @@ def to_dets(frame):
     tentative=st.integers(0, 2),
 )
 def test_every_new_gets_exactly_one_end_and_counts_match_tracks(frames, min_hits, max_missed, tentative):
-    s = TrackerSettings(min_hits=min_hits, max_missed=max_missed, tentative_max_missed=tentative,
+    s = TrackerSettings(min_hits=min_hits, max_missed_s=max_missed + 0.5, tentative_max_missed=tentative,
                         update_min_interval_s=0.0, update_interval_s=0.0)
     zone = ZoneSettings(name="left", points=((0, 0), (150, 0), (150, 400), (0, 400)), coordinates="pixels")
     tr = IouTracker(s, zones=[zone])
