@@ -63,6 +63,7 @@ def build_publishers(settings: Settings, controls: Controls, detector, zones: tu
             settings.mqtt, settings.homeassistant, settings.camera.id, controls,
             state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
             labels=configured_labels(settings), zones=zones,
+            zone_labels={z.name: tuple(z.labels) for z in settings.zones},
             default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
         ))
     return pubs

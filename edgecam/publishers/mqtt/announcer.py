@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from edgecam.publishers.mqtt import discovery
 from edgecam.publishers.mqtt.messages import encode
@@ -50,6 +50,7 @@ class Announcer:
         zones: Iterable[str] = (),
         default_labels: Iterable[str] = (),
         qos: int = 1,
+        zone_labels: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -58,6 +59,7 @@ class Announcer:
         self.path = Path(state_dir) / RECORD
         self.fixed_labels = tuple(labels)
         self.fixed_zones = tuple(zones)
+        self.zone_labels = {z: tuple(ls) for z, ls in (zone_labels or {}).items() if ls}  # zones that watch some labels
         record = load_record(self.path)
         self.previous: dict[str, str] = _str_map(record.get("components"))
         self.removed: dict[str, str] = _str_map(record.get("removed"))
@@ -113,7 +115,7 @@ class Announcer:
             self._pending = ({}, {})
             return [(self.topic, b"")] if self.previous else []
         current = discovery.components(self.topics, self.camera_id, self.labels, self.zones,
-                                       self.diagnostics, self.qos)
+                                       self.diagnostics, self.qos, self.zone_labels)
         gone = {**self.removed, **{cid: p for cid, p in self.previous.items()}}
         removed = {cid: p for cid, p in sorted(gone.items()) if cid not in current}
         cmps = {**current, **discovery.removals(removed, current)}

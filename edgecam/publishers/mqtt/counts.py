@@ -28,10 +28,13 @@ class RetainedCounts:
     def _topic(self, key: Any) -> str:
         return self.topics.count(key) if isinstance(key, str) else self.topics.zone_count(key[1], key[2])
 
-    def start(self, labels: Iterable[str], zones: Iterable[str]) -> list[tuple[str, bytes]]:
-        """The messages for a start: 0 for every label and zone × label, deletions for dropped topics."""
+    def start(self, labels: Iterable[str], zones: Iterable[str],
+              zone_labels: Mapping[str, Iterable[str]] | None = None) -> list[tuple[str, bytes]]:
+        """The messages for a start: 0 for every label and zone × label (a zone in ``zone_labels``: its
+        labels only), deletions for dropped topics."""
         labels, zones = sorted(set(labels)), sorted(set(zones))
-        keys: list[Any] = [*labels, *(("zone", z, label) for label in labels for z in zones)]
+        watched = {z: sorted(set(ls)) for z, ls in (zone_labels or {}).items() if ls}
+        keys: list[Any] = [*labels, *(("zone", z, label) for z in zones for label in watched.get(z, labels))]
         self._published = {k: 0 for k in keys}
         self._topics = {self._topic(k) for k in keys}
         out = [(self._topic(k), b"0") for k in keys]

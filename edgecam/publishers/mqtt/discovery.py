@@ -7,7 +7,8 @@ once more as ``{"p": <platform>}`` only, which tells Home Assistant to remove th
 Entities per camera:
 
 - per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
-- per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
+- per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``), for
+  the labels the zone lists (``zone_labels``), or every label when it lists none
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
   (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key is
@@ -22,7 +23,7 @@ Every component carries ``qos``: Home Assistant does not inherit the device-leve
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from edgecam import __version__
 from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, CONF_STEP
@@ -94,9 +95,11 @@ def components(
     zones: Iterable[str] = (),
     diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
     qos: int = 1,
+    zone_labels: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``,
-    with diagnostic entities for the stats keys in ``diagnostics``; each with ``qos``."""
+    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``
+    (a zone listed in ``zone_labels`` with labels: only those), with diagnostic entities for the stats
+    keys in ``diagnostics``; each with ``qos``."""
     diagnostics = set(diagnostics)
     node = node_id(camera_id)
     labels = sorted(set(labels))
@@ -104,7 +107,8 @@ def components(
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         out.update(_label_components(topics, node, label, None))
-        for zone in zones:
+    for zone in zones:
+        for label in sorted(set((zone_labels or {}).get(zone, ()))) or labels:
             out.update(_label_components(topics, node, label, zone))
     out[f"{node}_snapshot"] = {
         "p": "image",

@@ -61,6 +61,7 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
+        zone_labels: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -70,7 +71,7 @@ class MqttPublisher:
         self.client_id = client_id or settings.client_id or default_client_id(camera_id)
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
-                                    default_labels, qos=_RETAINED_QOS)
+                                    default_labels, qos=_RETAINED_QOS, zone_labels=zone_labels)
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
                                      controls, self._request_announce)
         self._link = MqttLink(settings, self.client_id, self.topics.availability, password,
@@ -121,7 +122,8 @@ class MqttPublisher:
         self._end_orphaned_tracks()
         self._set_retained(self.topics.state("detection"), commands.format_state("detection", self.controls.detection_enabled))
         self._set_retained(self.topics.state("conf"), commands.format_state("conf", self.controls.conf))
-        for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones):
+        for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones,
+                                                     self._announcer.zone_labels):
             self._set_retained(topic, payload)  # true after any start: 0 until seen, dropped ones deleted
         self.controls.subscribe(self._on_control)
         self._worker = threading.Thread(target=self._run, name=f"mqtt-publisher-{self.camera_id}", daemon=True)
