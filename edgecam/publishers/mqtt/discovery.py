@@ -64,8 +64,10 @@ def node_id(camera_id: str) -> str:
 
 
 def _label_components(topics: Topics, node: str, label: str, zone: str | None) -> dict[str, dict[str, Any]]:
+    attributes: dict[str, str] = {}
     if zone is None:
         key, state, title = f"{node}_{slug(label)}", topics.count(label), label
+        attributes = {"json_attributes_topic": topics.attributes(label)}  # {"stationary": n}
     else:
         key, state, title = f"{node}_zone_{slug(zone)}_{slug(label)}", topics.zone_count(zone, label), f"{zone} {label}"
     return {
@@ -76,6 +78,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_topic": state,
             "value_template": _OCCUPIED,
             "device_class": "occupancy",
+            **attributes,
         },
         f"{key}_count": {
             "p": "sensor",
@@ -84,6 +87,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_topic": state,
             "state_class": "measurement",
             "icon": "mdi:counter",
+            **attributes,
         },
     }
 

@@ -31,7 +31,7 @@ from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
-from edgecam.publishers.mqtt.counts import RetainedCounts
+from edgecam.publishers.mqtt.counts import RetainedCounts, stationary_counts
 from edgecam.publishers.mqtt.delivery import EventDelivery
 from edgecam.publishers.mqtt.link import MqttLink
 from edgecam.publishers.mqtt.messages import FeedGate, detections_payload, encode, stats_payload
@@ -85,7 +85,8 @@ class MqttPublisher:
         self._frames: deque[FrameUpdate] = deque()
         self._counts: dict[str, int] = {}
         self._zone_counts: dict[tuple[str, str], int] = {}
-        self._count_updates: list[tuple[dict[str, int], dict[tuple[str, str], int]]] = []
+        self._stationary: dict[str, int] = {}
+        self._count_updates: list[tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]] = []
         self._sighting: tuple[float, tuple[TrackView, ...]] | None = None
         self._snapshot_src: FrameUpdate | None = None
         self._stats_keys: frozenset[str] | None = None
@@ -137,10 +138,12 @@ class MqttPublisher:
                 return
             if update.events:
                 self._events.extend(update.events)
-            if update.counts != self._counts or update.zone_counts != self._zone_counts:
+            stationary = stationary_counts(update.tracks)
+            if update.counts != self._counts or update.zone_counts != self._zone_counts or stationary != self._stationary:
                 self._counts = dict(update.counts)
                 self._zone_counts = dict(update.zone_counts)
-                self._count_updates.append((self._counts, self._zone_counts))
+                self._stationary = stationary
+                self._count_updates.append((self._counts, self._zone_counts, stationary))
             if update.tracks or update.events:
                 self._sighting = (update.frame.timestamp, update.tracks)
             if self._snapshot_worthy(update):
@@ -306,8 +309,8 @@ class MqttPublisher:
         spool, delivery = self._spool, self._delivery
         assert spool is not None and delivery is not None
         self._record_events(events, sighting)
-        for counts, zone_counts in count_updates:
-            self._fold_counts(counts, zone_counts)
+        for counts, zone_counts, stationary in count_updates:
+            self._fold_counts(counts, zone_counts, stationary)
         if stats_keys is not None and self._announcer.observe_stats(stats_keys):
             with self._lock:
                 self._announce = True
@@ -354,8 +357,9 @@ class MqttPublisher:
             pending = bool(self._events or self._frames or (self._retained.pending and self._link.connected))
         return not pending and (self._delivery is None or self._delivery.idle)
 
-    def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int]) -> None:
-        for topic, payload in self._counts_out.fold(counts, zone_counts):
+    def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int],
+                     stationary: Mapping[str, int]) -> None:
+        for topic, payload in self._counts_out.fold(counts, zone_counts, stationary):
             self._set_retained(topic, payload)
         if self._announcer.observe(counts.keys(), (z for z, _ in zone_counts)):
             with self._lock:
