@@ -14,7 +14,8 @@ W, H = 1000, 500  # frame: 500,000 px
 
 
 def tracker(filters: FilterSettings, **kw) -> IouTracker:
-    return IouTracker(TrackerSettings(min_hits=1, **kw), filters=filters)
+    """Detections after the filters, whether or not their track is confirmed (see the threshold tests)."""
+    return IouTracker(TrackerSettings(min_hits=1, publish_detections="all", **kw), filters=filters)
 
 
 def labels_kept(tr: IouTracker, dets) -> list[tuple[str, float]]:
@@ -113,3 +114,18 @@ def test_zone_filters_decide_what_counts_in_the_zone_only():
     out = tr.update(make_dets(("person", (0, 0, 50, 100), 0.9), ("person", (100, 0, 110, 20), 0.9)), 1.0, W, H)
     assert out.counts == {"person": 2}  # both tracked
     assert out.zone_counts == {("door", "person"): 1}  # only the big one counts at the door
+
+
+def test_the_measured_label_defaults_apply_when_nothing_is_configured():
+    """With conf lowered to 0.25, a person scoring 0.35 is dropped (built-in min_score 0.30 passes it, but
+    threshold 0.45 never confirms it); a dog is not filtered; [filters.person] overrides the default."""
+    frames = [make_dets(("person", (10, 10, 60, 160), 0.35), ("dog", (300, 300, 380, 360), 0.35))] * 4
+    tr = IouTracker(TrackerSettings(min_hits=2))
+    labels = {e.label for i, d in enumerate(frames) for e in tr.update(d, 1.0 + i * 0.1, W, H).events}
+    assert labels == {"dog"}
+    tr = IouTracker(TrackerSettings(min_hits=2), filters=FilterSettings(labels={"person": LabelFilterSettings(threshold=0.3)}))
+    labels = {e.label for i, d in enumerate(frames) for e in tr.update(d, 1.0 + i * 0.1, W, H).events}
+    assert labels == {"dog", "person"}
+    tr = IouTracker(TrackerSettings(min_hits=1))
+    low = make_dets(("person", (10, 10, 60, 160), 0.28), ("car", (300, 300, 380, 360), 0.38))
+    assert len(tr.update(low, 1.0, W, H).detections) == 0 and tr.stats()["filtered"]["min_score"] == 2
