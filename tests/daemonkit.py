@@ -100,7 +100,7 @@ stats_interval_s = 0.5
 
 [tracking]
 min_hits = 2
-max_missed_s = 0.6
+max_missed_s = 0.3
 
 [motion]
 enabled = false

@@ -67,6 +67,9 @@ class Track:
 
     def place(self, inside: np.ndarray, now: float, min_s: np.ndarray | None) -> None:
         """Its box is ``inside`` each zone now; it counts in a zone once it has been inside for ``min_s``."""
+        if inside.size == 0:  # no zones configured
+            self.zones = inside
+            return
         since = np.where(inside, np.where(np.isnan(self.zone_since), now, self.zone_since), np.nan)
         self.zone_since = since
         if min_s is None or not min_s.any():
@@ -78,10 +81,12 @@ class Track:
     def settle(self, now: float, window_s: float, min_iou: float) -> None:
         """Seen at ``now``: stationary when its box overlaps its box ``window_s`` ago by ``min_iou``.
 
-        Positions are sampled every ``window_s / 8``, so the one compared is 1 to 1.125 windows old."""
+        Positions are sampled (and the test made) every ``window_s / 8``, so the box compared is 1 to
+        1.125 windows old and the flag follows within an eighth of the window."""
         positions = self.positions
-        if not positions or now - positions[-1][0] >= window_s / 8:
-            positions.append((now, self.box))
+        if positions and now - positions[-1][0] < window_s / 8:
+            return
+        positions.append((now, self.box))
         cutoff = now - window_s
         while len(positions) >= 2 and positions[1][0] <= cutoff:
             positions.popleft()
