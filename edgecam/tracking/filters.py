@@ -188,9 +188,12 @@ class LabelFilters:
             fails += [area < p[:, 2], area > p[:, 3]]
         else:
             fails += [np.zeros(n, bool)] * 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(h > 0.0, w / np.where(h > 0.0, h, 1.0), np.inf)
-        fails += [ratio < p[:, 4], ratio > p[:, 5]]
+        if (p[:, 4] > 0.0).any() or np.isfinite(p[:, 5]).any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(h > 0.0, w / np.where(h > 0.0, h, 1.0), np.inf)
+            fails += [ratio < p[:, 4], ratio > p[:, 5]]
+        else:
+            fails += [np.zeros(n, bool)] * 2
         for code, fail in zip((1, 3, 4, 5, 6), fails):  # threshold (2) is not a per-detection filter
             out[(out == 0) & fail] = code
         return out
