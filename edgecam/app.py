@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.config.schema import Settings
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
 
@@ -72,10 +72,11 @@ def build_web(settings: Settings, controls: Controls, detector):
     """The live view (a publisher), or None when ``[web] enabled = false``."""
     if not settings.web.enabled:
         return None
+    from edgecam.config.loader import parse_config
     from edgecam.publishers.base import load_publisher_class
 
     return load_publisher_class("web")(settings.web, settings.camera.id, controls, settings.zones, settings.masks,
-                                       class_names=tuple(detector.class_names))
+                                       class_names=tuple(detector.class_names), parse_config=parse_config)
 
 
 def build_capture(settings: Settings, base_dir: Path):

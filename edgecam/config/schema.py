@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, settings
-from edgecam.config.names import unique_names
 from edgecam.detectors.settings import DetectorSettings
+from edgecam.fields import Bool, ConfigPath, Float, settings
+from edgecam.names import unique_names
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
 from edgecam.sources.settings import AnyCameraSettings, PiCamera2Settings

@@ -215,7 +215,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.runtime.stats import StageTimes
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
-from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)

@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import pytest
 
+from edgecam.controls import Controls
 from edgecam.detectors.ncnn_detector import NcnnDetector
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.domain import Frame
 from edgecam.runtime.capture import CaptureThread
-from edgecam.runtime.controls import Controls
 from edgecam.runtime.pipeline import Pipeline
 from edgecam.runtime.settings import ThermalSettings
 from edgecam.runtime.thermal import ThermalGovernor

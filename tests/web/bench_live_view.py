@@ -97,7 +97,7 @@ def main() -> int:
     from edgecam.app import build_detector, build_tracker, build_web, warm_up_detector
     from edgecam.evaluation.pipeline_bench import FrameTimes, LosslessSource, bench_settings, parse_source
     from edgecam.runtime.capture import CaptureThread
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.sources.base import load_source_class
     from edgecam.web.settings import WebSettings

@@ -27,6 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
@@ -40,7 +41,6 @@ from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
 from edgecam.publishers.mqtt.topics import Topics, ha_status_topic
-from edgecam.runtime.controls import Controls
 from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
 
 log = logging.getLogger(__name__)
