@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 from edgecam.confidence import CONF_MAX, CONF_MIN, CONF_STEP, conf_problem, normalise_conf
 from edgecam.controls import Controls
 from edgecam.domain import FrameUpdate
+from edgecam.publishers.context import PublisherContext
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 from edgecam.web import zones as zone_editor
 from edgecam.web.settings import WebSettings
@@ -25,6 +26,14 @@ log = logging.getLogger(__name__)
 
 
 class WebPublisher:
+    kind = "web"
+
+    @classmethod
+    def from_settings(cls, settings: WebSettings, context: PublisherContext) -> "WebPublisher":
+        """``[web]``: the live view of the camera, its controls and the zone editor."""
+        return cls(settings, context.camera_id, context.controls, context.zones, context.masks,
+                   class_names=context.class_names, parse_config=context.parse_config)
+
     def __init__(self, settings: WebSettings, camera_id: str, controls: Controls,
                  zones: Sequence[ZoneSettings] = (), masks: Sequence[MaskSettings] = (),
                  class_names: Sequence[str] = (), parse_config: zone_editor.ParseConfig | None = None) -> None:
