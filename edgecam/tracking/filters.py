@@ -19,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from edgecam.config.base import Float, Str, settings
-from edgecam.config.names import unique_names
+from edgecam.fields import Float, Str, settings
+from edgecam.names import unique_names
 
 KEYS = ("min_score", "threshold", "min_area", "max_area", "min_ratio", "max_ratio")
 NEUTRAL = (0.0, 0.0, 0.0, 1.0, 0.0, float("inf"))

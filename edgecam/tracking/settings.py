@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, settings
-from edgecam.config.names import unique_names
+from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, settings
+from edgecam.names import unique_names
 from edgecam.tracking.filters import FilterSettings
 
 Coordinates = Literal["pixels", "relative"]
