@@ -17,10 +17,10 @@ import pytest
 
 from edgecam.detectors.ncnn_detector import NcnnDetector
 from edgecam.detectors.settings import DetectorSettings
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 from edgecam.runtime.pipeline import Pipeline
 from edgecam.sources.images import ImageFolderSource
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 from edgecam.tracking.settings import TrackerSettings, ZoneSettings
 from edgecam.tracking.tracker import IouTracker
 
@@ -45,7 +45,7 @@ def link(directory: Path, name: str, target: Path) -> None:
 
 def play(detector, directory: Path, tracker: IouTracker, conf: float = 0.3):
     """Every frame of ``directory`` through the images source and the pipeline; the updates, then flush."""
-    cam = CameraSettings(source="images", path=str(directory), loop=False)
+    cam = ImagesSettings(path=str(directory), loop=False)
     source = ImageFolderSource(cam)
     source.open()
     pipe = Pipeline("cam", lambda _t: None, lambda: True, detector, tracker, [], Controls(conf=conf), overlap=False)
