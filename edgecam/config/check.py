@@ -22,7 +22,18 @@ _ALWAYS_SHOWN = {
 def check_config(path: str | os.PathLike) -> list[str]:
     """Validate ``path`` (everything ``run`` checks) and return summary lines; raises ConfigError if invalid."""
     settings, warnings = load_checked(path)
-    return [f"{os.fspath(path)}: OK"] + summarize(settings) + warnings
+    return [f"{os.fspath(path)}: OK"] + summarize(settings) + notes(settings) + warnings
+
+
+def notes(settings: Settings) -> list[str]:
+    """Where a value the daemon uses does not come from the config file itself."""
+    from edgecam.identity import default_camera_id, host_name
+
+    out = []
+    if settings.camera.id == default_camera_id():
+        out.append(f"note: camera id {settings.camera.id!r} comes from this host's name {host_name()!r}; "
+                   "set [camera] id to choose another")
+    return out
 
 
 def _default(cls: Any, name: str) -> Any:
