@@ -162,6 +162,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         web = build_web(settings, controls, detector)
         publishers += [web] if web is not None else []
         for p in publishers:
+            if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
+                p.on_fatal = stop.set
             p.start()
             stack.callback(p.close)
 
@@ -206,6 +208,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         watchdog.status_provider = status
         pipeline.run()
+        fatal = next((e for e in (getattr(p, "fatal_error", None) for p in publishers) if e is not None), None)
+        if fatal is not None:
+            raise fatal
         if not stop.is_set():
             notifier.stopping("stopping: flushing events")
         if capture.error is not None and not stop.is_set():

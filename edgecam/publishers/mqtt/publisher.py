@@ -25,9 +25,11 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from edgecam.domain import Event, FrameUpdate, TrackView
+from edgecam.errors import UsageError
+from edgecam.identity import Instance
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
@@ -39,7 +41,8 @@ from edgecam.publishers.mqtt.retained import RetainedState
 from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
-from edgecam.publishers.mqtt.topics import Topics, ha_status_topic
+from edgecam.publishers.mqtt.ownership import Ownership
+from edgecam.publishers.mqtt.topics import Topics, ha_status_topic, owner_topic
 from edgecam.runtime.controls import Controls
 from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
 
@@ -61,6 +64,7 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
+        instance: Instance | None = None,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -73,8 +77,12 @@ class MqttPublisher:
                                     default_labels, qos=_RETAINED_QOS)
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
                                      controls, self._request_announce)
+        self.instance = instance or Instance.here()
+        ownership = Ownership(self.instance, camera_id, owner_topic(settings.prefix, camera_id), self.topics.availability)
+        self.on_fatal: Callable[[], None] | None = None  # the daemon stops when another owns the camera
         self._link = MqttLink(settings, self.client_id, self.topics.availability, password,
-                              self._router.subscriptions(), self._router.handle, self._on_connected, self._poke)
+                              self._router.subscriptions(), self._router.handle, self._on_connected, self._poke,
+                              ownership=ownership, on_conflict=self._on_conflict)
         self._retained = RetainedState()
 
         self._lock = threading.Lock()
@@ -161,7 +169,8 @@ class MqttPublisher:
         if not self._started or self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + self.settings.close_timeout_s
+        # refused: nothing can be delivered on this broker, so nothing is waited for
+        deadline = time.monotonic() + (0.0 if self._link.conflict else self.settings.close_timeout_s)
         with self._lock:
             self._closing = True
             self._close_deadline = deadline
@@ -175,6 +184,16 @@ class MqttPublisher:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
 
     # ------------------------------------------------------------------ status
+    @property
+    def fatal_error(self) -> UsageError | None:
+        """Set when another live daemon owns this camera on the broker (the daemon exits 2)."""
+        return UsageError(self._link.conflict) if self._link.conflict else None
+
+    def _on_conflict(self, message: str) -> None:
+        if self.on_fatal is not None:
+            self.on_fatal()
+        self._poke()
+
     @property
     def connected(self) -> bool:
         return self._link.connected

@@ -100,6 +100,11 @@ class Topics:
         return None
 
 
+def owner_topic(prefix: str, camera: str) -> str:
+    """The retained owner record of a camera, keyed by its slug (``Front-Door`` and ``front_door`` meet)."""
+    return f"{prefix}/{slug(camera)}/owner"
+
+
 def discovery_topic(ha_prefix: str, node_id: str) -> str:
     """Home Assistant device-based discovery topic."""
     return f"{ha_prefix}/device/{node_id}/config"
