@@ -76,7 +76,7 @@ class MqttPublisher:
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
                                     default_labels, qos=_RETAINED_QOS)
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
-                                     controls, self._request_announce)
+                                     controls, self._on_ha_birth)
         self.instance = instance or Instance.here()
         ownership = Ownership(self.instance, camera_id, owner_topic(settings.prefix, camera_id), self.topics.availability)
         self.on_fatal: Callable[[], None] | None = None  # the daemon stops when another owns the camera
@@ -98,6 +98,7 @@ class MqttPublisher:
         self._stats_keys: frozenset[str] | None = None
         self._resync = False
         self._announce = False
+        self._birth = False  # Home Assistant (re)started: removals it missed are sent again
         self._closing = False
         self._close_deadline = 0.0
         # caller-side
@@ -252,9 +253,10 @@ class MqttPublisher:
         with self._lock:
             self._wake.notify()
 
-    def _request_announce(self) -> None:
+    def _on_ha_birth(self) -> None:
         with self._lock:
             self._announce = True
+            self._birth = True
             self._wake.notify()
 
     def _on_control(self, name: str, value: object) -> None:
@@ -337,10 +339,11 @@ class MqttPublisher:
             connected = self._link.connected and self._link.generation == gen
             if connected:
                 announce, self._announce = self._announce, False
+                birth, self._birth = self._birth and announce, False
                 resync, self._resync = self._resync, False
         if connected:
             if announce:
-                self._send_discovery(gen)
+                self._send_discovery(gen, birth)
             if resync:
                 self._retained.resync()
             self._send_retained(gen)
@@ -385,11 +388,18 @@ class MqttPublisher:
         jpeg = render_snapshot(update.frame, update.tracks, self.settings.snapshot_width, self.settings.snapshot_quality)
         self._set_retained(self.topics.snapshot, jpeg)
 
-    def _send_discovery(self, gen: int) -> None:
+    def _send_discovery(self, gen: int, birth: bool = False) -> None:
+        resend = self._announcer.birth_messages() if birth else []
+        for topic, payload in resend:  # not retained: Home Assistant sees them now, the retained config stays
+            if self._link.publish(gen, topic, payload, _RETAINED_QOS, False) is None:
+                with self._lock:
+                    self._announce = self._birth = True  # retry on the next connection
+                return
         for topic, payload in self._announcer.messages():
             if self._link.publish(gen, topic, payload, _RETAINED_QOS, True) is None:
                 with self._lock:
                     self._announce = True  # retry on the next connection
+                    self._birth = self._birth or birth
                 return
         self._announcer.commit()
 
