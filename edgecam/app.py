@@ -154,10 +154,12 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled:  # the MQTT spool, discovery record and open-track journal live there
+        if settings.mqtt.enabled or settings.web.enabled:  # spool, discovery record, journal, controls
+            from edgecam.runtime.controlstore import ControlStore
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
+            ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
         web = build_web(settings, controls, detector)
         publishers += [web] if web is not None else []

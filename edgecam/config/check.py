@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any
 
 from edgecam.config.loader import load_checked
@@ -29,7 +30,10 @@ def notes(settings: Settings) -> list[str]:
     """Where a value the daemon uses does not come from the config file itself."""
     from edgecam.identity import default_camera_id, host_name
 
-    out = []
+    from edgecam.runtime.controlstore import override_notes
+    from edgecam.runtime.statedir import camera_state_dir
+
+    out = override_notes(camera_state_dir(Path(settings.output.state_dir), settings.camera.id), settings.model.conf)
     if settings.camera.id == default_camera_id():
         out.append(f"note: camera id {settings.camera.id!r} comes from this host's name {host_name()!r}; "
                    "set [camera] id to choose another")
