@@ -98,6 +98,7 @@ class Announcer:
         self.diagnostics: set[str] = recorded or set(discovery.DEFAULT_DIAGNOSTICS)
         self._pending: tuple[dict[str, str], dict[str, str], dict[str, dict], set[str]] | None = None
         self._resent: set[str] = set()
+        self._read: set[str] = set()  # stats keys that carried a reading in this run
         self._warned: dict[str, set[str]] = {}
 
     @property
@@ -131,9 +132,13 @@ class Announcer:
                                 "(rename one of them)", what, second, first)
         return new
 
-    def observe_stats(self, keys: Iterable[str]) -> bool:
-        """The stats keys actually sent; True if the diagnostic entities must change to match them."""
-        present = set(keys) & discovery.DIAGNOSTIC_KEYS
+    def observe_stats(self, keys: Iterable[str], readings: Iterable[str] | None = None) -> bool:
+        """The stats keys actually sent, and those of them with a reading (not None); True if the
+        diagnostic entities must change to match.  An entity is announced once its key has had a
+        reading in this run (a SoC temperature with no sensor never does) and kept while the key is sent."""
+        keys = set(keys)
+        self._read |= set(keys if readings is None else readings)
+        present = keys & self._read & discovery.DIAGNOSTIC_KEYS
         if present == self.diagnostics:
             return False
         self.diagnostics = present

@@ -96,6 +96,7 @@ class MqttPublisher:
         self._sighting: tuple[float, tuple[TrackView, ...]] | None = None
         self._snapshot_src: FrameUpdate | None = None
         self._stats_keys: frozenset[str] | None = None
+        self._stats_readings: frozenset[str] = frozenset()
         self._resync = False
         self._announce = False
         self._birth = False  # Home Assistant (re)started: removals it missed are sent again
@@ -163,6 +164,7 @@ class MqttPublisher:
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
         with self._lock:
             self._stats_keys = frozenset(stats)
+            self._stats_readings = frozenset(k for k, v in stats.items() if v is not None)
         self._set_retained(self.topics.stats, encode(stats_payload(stats)))
 
     def close(self) -> None:
@@ -317,6 +319,7 @@ class MqttPublisher:
             count_updates, self._count_updates = self._count_updates, []
             sighting, self._sighting = self._sighting, None
             stats_keys, self._stats_keys = self._stats_keys, None
+            readings = self._stats_readings
             snapshot = None
             if self._snapshot_src is not None and time.monotonic() >= self._next_snapshot:
                 snapshot, self._snapshot_src = self._snapshot_src, None
@@ -327,7 +330,7 @@ class MqttPublisher:
         self._record_events(events, sighting)
         for counts, zone_counts in count_updates:
             self._fold_counts(counts, zone_counts)
-        if stats_keys is not None and self._announcer.observe_stats(stats_keys):
+        if stats_keys is not None and self._announcer.observe_stats(stats_keys, readings):
             with self._lock:
                 self._announce = True
         if snapshot is not None:
