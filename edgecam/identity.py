@@ -11,15 +11,15 @@ The MQTT link announces it (``<prefix>/<camera>/owner``, see ``publishers/mqtt/o
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import socket
 import time
 from dataclasses import asdict, dataclass
 
+from edgecam.names import slug
+
 FALLBACK_ID = "camera"
 MAX_ID = 64
-_SLUG = re.compile(r"[^a-z0-9_]+")
 
 
 def host_name() -> str:
@@ -33,8 +33,9 @@ def host_name() -> str:
 def camera_id_from_host(host: str) -> str:
     """The camera id a host gets by default: its first name label as a Home Assistant id, ``camera`` if empty."""
     first = host.split(".", 1)[0]
-    ident = _SLUG.sub("_", first.lower()).strip("_")[:MAX_ID].strip("_")
-    return ident or FALLBACK_ID
+    if not any(ch.isascii() and ch.isalnum() for ch in first):
+        return FALLBACK_ID
+    return slug(first)[:MAX_ID].strip("_") or FALLBACK_ID
 
 
 def default_camera_id() -> str:

@@ -1,6 +1,6 @@
 """Controls changed at run time (over MQTT or in the live view) survive a restart.
 
-Every accepted change of :class:`~edgecam.runtime.controls.Controls` is written to
+Every accepted change of :class:`~edgecam.controls.Controls` is written to
 ``<state dir>/<camera>/controls.json`` (atomic, fsynced: a power cut leaves the old or the new file),
 and read back at start, where it overrides the config: the config stays the default a camera starts
 from when nothing was ever set (or the file is deleted).  ``edgecam check`` says when a stored value
@@ -15,9 +15,9 @@ import logging
 import time
 from pathlib import Path
 
-from edgecam.detectors.confidence import conf_problem, normalise_conf
+from edgecam.confidence import conf_problem, normalise_conf
 from edgecam.records import load_record, save_record
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from cli_run import assert_clean_exit2, edgecam
 
 from edgecam.identity import camera_id_from_host
 from edgecam.publishers.mqtt.entityids import id_collisions
-from edgecam.publishers.mqtt.topics import slug
+from edgecam.names import slug
 
 
 

@@ -10,7 +10,7 @@ from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
 from edgecam.publishers.mqtt.topics import Topics
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 
 from mqttkit import CAM, _settings
 

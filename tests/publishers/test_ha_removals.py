@@ -16,7 +16,7 @@ import pytest
 from edgecam.publishers.mqtt.announcer import RECORD
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 
 from ha_emulation import HomeAssistantEmulation
 from mqttkit import CAM, _settings

@@ -14,7 +14,7 @@ import time
 from edgecam.identity import Instance
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 
 from mqttkit import CAM, _settings
 

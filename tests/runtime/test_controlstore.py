@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 from edgecam.runtime.controlstore import FILENAME, ControlStore, override_notes, stored_controls
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from edgecam.publishers.mqtt.topics import slug, topic_level
+from edgecam.names import slug
+from edgecam.publishers.mqtt.topics import topic_level
 
 # topic levels under <prefix>/<camera>/ that are not label counts
 RESERVED_LEVELS = ("availability", "camera", "detections", "events", "owner", "set", "snapshot", "state",
