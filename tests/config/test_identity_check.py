@@ -4,6 +4,7 @@ Home Assistant id (labels, zones, zone × label) are refused naming both sides (
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from cli_run import assert_clean_exit2, edgecam
@@ -11,6 +12,8 @@ from cli_run import assert_clean_exit2, edgecam
 from edgecam.identity import camera_id_from_host
 from edgecam.publishers.mqtt.entityids import id_collisions
 from edgecam.names import slug
+
+HORSE = Path(__file__).resolve().parents[3] / "shared" / "images" / "horse.jpg"
 
 
 
@@ -24,10 +27,11 @@ def _config(tmp_path, body: str, camera_id: str | None = None) -> str:
     path = tmp_path / "edgecam.toml"
     path.write_text(f'[camera]\n{ident}source = "images"\npath = "{tmp_path}"\n\n[output]\n'
                     f'state_dir = "{tmp_path / "state"}"\n{body}')
-    (tmp_path / "a.jpg").symlink_to("/work/shared/images/horse.jpg")
+    (tmp_path / "a.jpg").symlink_to(HORSE)
     return str(path)
 
 
+@pytest.mark.slow  # runs `edgecam check` as a subprocess
 def test_default_camera_id_is_the_host_name(tmp_path):
     r = edgecam("check", "--config", _config(tmp_path, ""))
     assert r.code == 0, r
@@ -38,6 +42,7 @@ def test_default_camera_id_is_the_host_name(tmp_path):
     assert f"comes from this host's name {host!r}" in r.stdout
 
 
+@pytest.mark.slow  # runs `edgecam check` as a subprocess
 def test_an_explicit_camera_id_is_not_called_the_host_name(tmp_path):
     r = edgecam("check", "--config", _config(tmp_path, "", camera_id="porch"))
     assert r.code == 0, r
@@ -61,6 +66,7 @@ COLLIDING = {
 }
 
 
+@pytest.mark.slow  # runs `edgecam check` as a subprocess
 @pytest.mark.parametrize("name", sorted(COLLIDING))
 def test_check_refuses_names_that_share_an_id(tmp_path, name):
     body, (first, second) = COLLIDING[name]
@@ -68,6 +74,7 @@ def test_check_refuses_names_that_share_an_id(tmp_path, name):
     assert_clean_exit2(r, first, second)
 
 
+@pytest.mark.slow  # runs `edgecam check` as a subprocess
 def test_check_passes_the_same_labels_in_zones_that_do_not_collide(tmp_path):
     body = '[tracking]\nlabels = ["dog", "hot dog"]\n' + _zone("front") + _zone("back_hot")
     r = edgecam("check", "--config", _config(tmp_path, body))
