@@ -56,10 +56,10 @@ def _entity_ids(settings: Settings, classes, problems: list[Problem]) -> None:
     from edgecam.publishers.mqtt.entityids import id_collisions
 
     labels = tuple(settings.tracking.labels) or tuple(settings.model.classes) or tuple(classes)
-    where = ("tracking", "labels") if settings.tracking.labels else ("zones",) if settings.zones else ("model", "classes")
-    zones = [(z.name, z.labels) for z in settings.zones]
-    for message in id_collisions(labels, zones):
-        problems.append(Problem(("zones",) if "zone " in message else where, message))
+    where = ("tracking", "labels") if settings.tracking.labels else ("model", "classes")
+    index = {z.name: i for i, z in enumerate(settings.zones)}
+    for message, zone in id_collisions(labels, [(z.name, z.labels) for z in settings.zones]):
+        problems.append(Problem(("zones", index[zone], "name") if zone is not None else where, message))
 
 
 def _password(settings: Settings, problems: list[Problem], warnings: list[str]) -> None:

@@ -83,7 +83,7 @@ def test_check_passes_the_same_labels_in_zones_that_do_not_collide(tmp_path):
 
 def test_id_collisions_beyond_the_coco_names():
     """Label spellings a custom model may have: a label that is a zone id, one that is a topic of the camera."""
-    found = id_collisions(["dog", "zone_front_dog", "stats"], [("front", ())])
+    found = [message for message, _ in id_collisions(["dog", "zone_front_dog", "stats"], [("front", ())])]
     assert any("label 'zone_front_dog'" in m and "zone 'front' × label 'dog'" in m for m in found), found
     assert any("label 'stats'" in m and "<prefix>/<camera>/stats" in m for m in found), found
     assert id_collisions(["dog", "cat"], [("front", ()), ("back", ("dog",))]) == []

@@ -20,26 +20,28 @@ RESERVED_LEVELS = ("availability", "camera", "detections", "events", "owner", "s
                    "stats", "zone")
 
 
-def id_collisions(labels: Iterable[str], zones: Iterable[tuple[str, Iterable[str]]]) -> list[str]:
-    """One message per pair of names that share an entity id or topic.
+def id_collisions(labels: Iterable[str], zones: Iterable[tuple[str, Iterable[str]]]) -> list[tuple[str, str | None]]:
+    """``(message, zone)`` per pair of names that share an entity id or topic; ``zone`` is the zone whose
+    entry makes the second name (None: a label).
 
     ``labels`` get entities of their own; ``zones`` is ``(zone name, labels counted there)``."""
     owners: dict[str, str] = {}
-    problems: list[str] = []
+    problems: list[tuple[str, str | None]] = []
 
-    def claim(key: str, what: str) -> None:
+    def claim(key: str, what: str, zone: str | None = None) -> None:
         first = owners.setdefault(key, what)
         if first != what:
-            problems.append(f"{first} and {what} both become the Home Assistant id …_{key}_*; "
-                            "rename one of them")
+            problems.append((f"{first} and {what} both become the Home Assistant id …_{key}_*; "
+                             "rename one of them", zone))
 
     labels = list(dict.fromkeys(labels))
     for label in labels:
         if topic_level(label) in RESERVED_LEVELS:
-            problems.append(f"label {label!r} would publish its count on the camera's own topic "
-                            f"<prefix>/<camera>/{topic_level(label)}; leave it out of the labels or rename the class")
+            problems.append((f"label {label!r} would publish its count on the camera's own topic "
+                             f"<prefix>/<camera>/{topic_level(label)}; leave it out of the labels or rename the class",
+                             None))
         claim(slug(label), f"label {label!r}")
     for zone, zone_labels in zones:
         for label in list(dict.fromkeys(zone_labels)) or labels:
-            claim(f"zone_{slug(zone)}_{slug(label)}", f"zone {zone!r} × label {label!r}")
+            claim(f"zone_{slug(zone)}_{slug(label)}", f"zone {zone!r} × label {label!r}", zone)
     return problems
