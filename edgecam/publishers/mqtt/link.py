@@ -226,7 +226,7 @@ class MqttLink:
             own.observe(topic, payload)
             other = own.other()
             if other is not None and own.beaten_by(other):
-                self._refused(client, f"{own._refusal(other)} (it claimed the camera at the same time)")
+                self._refused(client, f"{own.refusal(other)} (it claimed the camera at the same time)")
             elif other is not None:
                 log.warning("camera %s: %s claimed this camera too; keeping it (this daemon started first)",
                             own.camera_id, other.describe())

@@ -112,7 +112,7 @@ class Ownership:
             return Verdict("claim")
         if other.host == self.me.host:
             if other.pid != self.me.pid and pid_is_edgecam(other.pid):
-                return Verdict("refuse", self._refusal(other))
+                return Verdict("refuse", self.refusal(other))
             log.info("camera %s: taking over from an earlier edgecam on this host (pid %d is gone)",
                      self.camera_id, other.pid)
             return Verdict("claim")
@@ -123,7 +123,7 @@ class Ownership:
             self.watched.add(topic)
             return Verdict("watch", topic)
         if self.seen.get(topic) == ONLINE:
-            return Verdict("refuse", self._refusal(other))
+            return Verdict("refuse", self.refusal(other))
         log.info("camera %s: taking over from %s, which is offline", self.camera_id, other.describe())
         return Verdict("claim")
 
@@ -131,6 +131,6 @@ class Ownership:
         """Two live claims: the earlier start (then the smaller instance id) keeps the camera."""
         return (other.started, other.instance) < (self.me.started, self.me.instance)
 
-    def _refusal(self, other: Instance) -> str:
+    def refusal(self, other: Instance) -> str:
         return (f"camera {self.camera_id!r} is already run by edgecam on {other.describe()}; give this "
                 "daemon another [camera] id (or stop the other one)")
