@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from edgecam.names import slug_collisions
 from edgecam.publishers.mqtt import discovery
@@ -144,6 +144,19 @@ class Announcer:
             return False
         self.diagnostics = present
         return self.settings.discovery
+
+    def send(self, publish: Callable[[str, bytes, bool], bool], birth: bool = False) -> bool:
+        """Hand everything to ``publish(topic, payload, retain)`` — after a birth the re-sent removals
+        first (not retained), then the regular config (retained) — and :meth:`commit`; False (nothing
+        committed) as soon as ``publish`` refuses one."""
+        for topic, payload in self.birth_messages() if birth else []:
+            if not publish(topic, payload, False):
+                return False
+        for topic, payload in self.messages():
+            if not publish(topic, payload, True):
+                return False
+        self.commit()
+        return True
 
     def birth_messages(self) -> list[tuple[str, bytes]]:
         """On Home Assistant's birth, before :meth:`messages`: for every unsettled removed component,

@@ -409,19 +409,10 @@ class MqttPublisher:
         self._set_retained(self.topics.snapshot, jpeg)
 
     def _send_discovery(self, gen: int, birth: bool = False) -> None:
-        resend = self._announcer.birth_messages() if birth else []
-        for topic, payload in resend:  # not retained: Home Assistant sees them now, the retained config stays
-            if self._link.publish(gen, topic, payload, _RETAINED_QOS, False) is None:
-                with self._lock:
-                    self._announce = self._birth = True  # retry on the next connection
-                return
-        for topic, payload in self._announcer.messages():
-            if self._link.publish(gen, topic, payload, _RETAINED_QOS, True) is None:
-                with self._lock:
-                    self._announce = True  # retry on the next connection
-                    self._birth = self._birth or birth
-                return
-        self._announcer.commit()
+        if not self._announcer.send(lambda t, p, r: self._link.publish(gen, t, p, _RETAINED_QOS, r) is not None, birth):
+            with self._lock:  # the connection went: retry on the next one
+                self._announce = True
+                self._birth = self._birth or birth
 
     def _send_retained(self, gen: int) -> None:
         for topic, payload in self._retained.take():
