@@ -34,6 +34,11 @@ def notes(settings: Settings) -> list[str]:
     from edgecam.runtime.statedir import camera_state_dir
 
     out = override_notes(camera_state_dir(Path(settings.output.state_dir), settings.camera.id), settings.model.conf)
+    from edgecam.names import slug
+
+    if slug(settings.camera.id) != settings.camera.id:
+        out.append(f"note: camera id {settings.camera.id!r} is {slug(settings.camera.id)!r} in Home Assistant and the "
+                   "state directory: a daemon elsewhere whose id spells the same way is the same camera")
     if settings.camera.id == default_camera_id():
         out.append(f"note: camera id {settings.camera.id!r} comes from this host's name {host_name()!r}; "
                    "set [camera] id to choose another")

@@ -46,7 +46,14 @@ def test_default_camera_id_is_the_host_name(tmp_path):
 def test_an_explicit_camera_id_is_not_called_the_host_name(tmp_path):
     r = edgecam("check", "--config", _config(tmp_path, "", camera_id="porch"))
     assert r.code == 0, r
-    assert "[camera] id='porch'" in r.stdout and "host's name" not in r.stdout
+    assert "[camera] id='porch'" in r.stdout and "host's name" not in r.stdout and "note:" not in r.stdout
+
+
+@pytest.mark.slow  # runs `edgecam check` as a subprocess
+def test_an_id_that_slugs_differently_is_noted(tmp_path):
+    r = edgecam("check", "--config", _config(tmp_path, "", camera_id="Front-Door"))
+    assert r.code == 0, r
+    assert "camera id 'Front-Door' is 'front_door' in Home Assistant" in r.stdout
 
 
 @pytest.mark.parametrize("host, ident", [("Pi-Kitchen.local", "pi_kitchen"), ("raspberrypi", "raspberrypi"),
