@@ -288,7 +288,7 @@ def test_fuzzed_commands_keep_the_daemon_alive_and_state_sane(tmp_path, mosquitt
     base = f"edgecam/{CAM}"
     counter = itertools.count()  # never exhausted: hypothesis re-runs examples while shrinking
 
-    @given(st.lists(st.tuples(st.sampled_from(["conf", "detection"]),
+    @given(st.lists(st.tuples(st.sampled_from(["conf", "detection", "threshold"]),
                               st.one_of(st.binary(max_size=80), st.floats().map(lambda f: repr(f).encode()),
                                         st.sampled_from([b"ON", b"OFF", b"0.5", b"1e-300", b"-0", b"inf"]))),
                     max_size=25))
@@ -308,6 +308,23 @@ def test_fuzzed_commands_keep_the_daemon_alive_and_state_sane(tmp_path, mosquitt
     for m in rec.on(f"{base}/state/conf"):
         assert 0 < float(m.payload) < 1
     assert {m.payload for m in rec.on(f"{base}/state/detection")} <= {b"ON", b"OFF"}
+    assert pub.connected and pub._worker.is_alive()
+    pub.close()
+
+
+def test_an_unknown_command_is_refused_by_name_and_the_daemon_runs_on(tmp_path, mosquitto, mqtt_recorder, caplog):
+    controls = Controls()
+    pub = _publisher(mosquitto, tmp_path, controls=controls)
+    pub.start()
+    assert pub.wait_connected(10)
+    rec = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/state/conf",))
+    with caplog.at_level(logging.WARNING, logger="edgecam.publishers.mqtt.router"):
+        rec.publish(f"edgecam/{CAM}/set/threshold", "0.2")
+        rec.publish(f"edgecam/{CAM}/set/conf", "0.37")  # the positive signal after the refusal
+        rec.wait_for(f"edgecam/{CAM}/state/conf", lambda m: m.payload == b"0.37")
+    assert controls.conf == 0.37
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "MQTT command refused: set/threshold is not a command; use one of set/detection, set/conf"]
     assert pub.connected and pub._worker.is_alive()
     pub.close()
 
