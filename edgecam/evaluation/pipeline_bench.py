@@ -113,6 +113,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.publishers.mqtt.settings import MqttSettings
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
     from edgecam.tracking.settings import TrackerSettings
+    from edgecam.web.settings import WebSettings
 
     return Settings(
         camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
@@ -124,6 +125,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
         motion=MotionSettings(enabled=False),
         thermal=ThermalSettings(enabled=False),
         tracking=TrackerSettings(publish_detections="all"),  # every frame's detections: the heaviest feed
+        web=WebSettings(enabled=False),  # the bench measures the MQTT path
     )
 
 

@@ -32,16 +32,9 @@ def test_registry_and_protocol(tmp_path, mosquitto):
     assert isinstance(_publisher(mosquitto, tmp_path), Publisher)
 
 
-def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder):
-    from edgecam.detectors.ncnn_detector import NcnnDetector
-    from edgecam.detectors.settings import DetectorSettings
-
-    image = cv2.imread(str(REPO.parent / "shared" / "images" / "horse.jpg"))
-    detector = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=640, threads=2))
-    try:
-        inference = detector.detect(image, "BGR")
-    finally:
-        detector.close()
+def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder, detector, horse):
+    image = horse
+    inference = detector.detect(image, "BGR")
     dets = inference.detections
     labels = {dets.label(i) for i in range(len(dets))}
     assert {"person", "dog", "horse"} <= labels
@@ -189,6 +182,7 @@ def _crash_publisher(tmp_path, port, n, connect):
     return proc
 
 
+@pytest.mark.slow  # a publisher process is killed
 def test_spool_survives_a_crash_and_is_replayed_in_order(tmp_path, mosquitto, mqtt_recorder):
     port = mosquitto.port
     mosquitto.stop()  # the broker is down while the "daemon" runs and is killed
@@ -214,6 +208,7 @@ def test_spool_survives_a_crash_and_is_replayed_in_order(tmp_path, mosquitto, mq
     assert pub.stats()["restart_ends"] == 40
 
 
+@pytest.mark.slow  # a publisher process is killed
 def test_last_will_marks_a_killed_daemon_offline(tmp_path, mosquitto, mqtt_recorder):
     rec = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/availability",))
     proc = _crash_publisher(tmp_path, mosquitto.port, 0, connect=True)
