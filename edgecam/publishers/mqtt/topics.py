@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edgecam.names import slug
+
 _UNSAFE = re.compile(r"[/+#\x00]")
 
 
@@ -75,6 +77,11 @@ class Topics:
         head = f"{self.base}/set/"
         name = topic[len(head):]
         return name if topic.startswith(head) and "/" not in name else None
+
+
+def owner_topic(prefix: str, camera: str) -> str:
+    """The retained owner record of a camera, keyed by its slug (``Front-Door`` and ``front_door`` meet)."""
+    return f"{prefix}/{slug(camera)}/owner"
 
 
 def discovery_topic(ha_prefix: str, node_id: str) -> str:
