@@ -48,9 +48,11 @@ system-deps:
 test: $(STAMP) $(DEPLOY_STAMP)
 	EDGECAM_REQUIRE_DEPLOY=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
-## run: local broker + the daemon on the sample images, printing what arrives over MQTT
+## run: local broker + the daemon on the sample images (looping like a camera) until Ctrl-C, printing what
+## arrives over MQTT; FRAMES=N stops after N frames
+FRAMES ?=
 run: $(STAMP)
-	$(BIN)/python -m deploy.dev.demo --images $(SHARED)/images
+	$(BIN)/python -m deploy.dev.demo --images $(SHARED)/images$(if $(FRAMES), --frames $(FRAMES))
 
 ## bench: benchmark numbers (raw inference per model/size/threads, decode, pipeline ratio, service exposure)
 bench: $(STAMP)

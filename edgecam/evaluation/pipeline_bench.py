@@ -115,7 +115,8 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
 
     return Settings(
         camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS,
-                              loop=True, max_pixels=max_pixels),
+                              loop=True, max_pixels=max_pixels,
+                              **({} if source == "opencv" else {"hold_s": 0.0})),  # every frame decoded
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
