@@ -160,6 +160,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
         publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
         web = build_web(settings, controls, detector)
+        if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
+            web.attach_editor(Path(config_path), tracker.set_regions)
         publishers += [web] if web is not None else []
         for p in publishers:
             p.start()
