@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from edgecam.config.locate import KeyPath, key_lines, line_of
+from edgecam.config.plugins import CAMERA_SETTINGS
 from edgecam.config.problems import Problem, problems_from
 from edgecam.config.schema import Settings
 from edgecam.errors import ConfigError, one_line
 from edgecam.files import FileProblem, read_regular_file
-from edgecam.sources.settings import SOURCE_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _problems_of(raw: dict[str, Any], base_dir: Path) -> tuple[Settings | None, 
     try:
         return _ADAPTER.validate_python(raw, context={"base_dir": str(base_dir)}), []
     except ValidationError as exc:
-        return None, problems_from(exc, Settings, raw, SOURCE_SETTINGS)
+        return None, problems_from(exc, Settings, raw, CAMERA_SETTINGS)
 
 
 def _validate(raw: dict[str, Any], filename: str, text: str, base_dir: Path) -> Settings:

@@ -22,7 +22,7 @@ from edgecam.domain import Frame
 from edgecam.errors import SourceError
 from edgecam.files import FileProblem
 from edgecam.sources.imagefile import read_image
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,27 @@ def list_images(path: str, base_dir: str | os.PathLike | None = None) -> list[st
 class ImageFolderSource:
     """Plays image files as frames, in sorted order."""
 
+    kind = "images"
     live = False
 
-    def __init__(self, settings: CameraSettings, base_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, settings: ImagesSettings, base_dir: str | os.PathLike | None = None) -> None:
         self._settings = settings
         self._base_dir = base_dir
         self._files: list[str] = []
         self._next = 0
         self._index = 0
         self._bad: set[str] = set()
-        self._hold = settings.hold_seconds if hasattr(settings, "hold_seconds") else 0.0
+        self._hold = settings.hold_seconds
         self._held: tuple[str, object, float] | None = None  # (file, image, shown since, monotonic)
         self.name = f"images:{settings.path}"
         # Played once, the images are a batch: the capture thread hands over every one (no stale
         # frame dropping).  Looped, they stand in for a camera and fresher frames replace stale ones.
         self.lossless = not settings.loop
+
+    @classmethod
+    def from_settings(cls, settings: ImagesSettings, base_dir: str | os.PathLike | None = None) -> "ImageFolderSource":
+        """The source of ``[camera]``; relative paths resolve against ``base_dir`` (the config's directory)."""
+        return cls(settings, base_dir=base_dir)
 
     def open(self) -> None:
         files = list_images(self._settings.path, self._base_dir)
@@ -117,11 +123,11 @@ class ImageFolderSource:
         self._held = None
 
 
-def hold_problem(settings: CameraSettings, min_hits: int) -> str | None:
+def hold_problem(settings: ImagesSettings, min_hits: int) -> str | None:
     """Why no object of a photo can ever be confirmed with these settings, or None: a held photo must be
     seen in ``min_hits`` frames, i.e. for at least ``min_hits / fps`` seconds.  ``hold_s = 0`` (one frame
     per file) is a sequence of frames, where the next files show the same objects: no warning."""
-    hold = getattr(settings, "hold_seconds", 0.0)
+    hold = settings.hold_seconds
     if hold <= 0:
         return None
     frames = max(1, int(hold * settings.fps + 1e-9))

@@ -25,6 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edgecam.errors import ConfigError
+from edgecam.files import FileProblem, read_regular_file
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 from edgecam.web.zones import DraftError, parse_draft
 
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_REGIONS = 100
 Apply = Callable[[Sequence[ZoneSettings], Sequence[MaskSettings]], None]
+Check = Callable[[str, str, Path], tuple[Any, list[str]]]  # edgecam check's validation: (settings, warnings)
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def parse_regions(body: Any) -> tuple[list[dict], list[dict]]:
@@ -131,25 +135,30 @@ def write_atomically(path: Path, text: str) -> Path:
 
 
 class RegionEditor:
-    """Saves the page's zones and masks to ``config_path`` and hands them to ``apply`` (the daemon)."""
+    """Saves the page's zones and masks to ``config_path`` after ``check`` (``edgecam check``'s validation,
+    raising ConfigError with every problem) and hands them to ``apply`` (the running daemon)."""
 
-    def __init__(self, config_path: Path, apply: Apply) -> None:
+    def __init__(self, config_path: Path, apply: Apply, check: Check) -> None:
         self.config_path = Path(config_path)
         self.apply = apply
+        self.check = check
 
     def save(self, body: Any) -> tuple[int, Any]:
-        from edgecam.config.loader import check_text, read_config_text
-        from edgecam.errors import ConfigError
-
         try:
             zones, masks = parse_regions(body)
         except DraftError as exc:
             return 400, {"error": str(exc)}
         path = self.config_path
         try:
-            text = read_config_text(path)
+            text = read_regular_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8-sig")
+        except (FileProblem, UnicodeDecodeError) as exc:
+            return 500, {"error": f"cannot read the config {path} ({exc}); fix the file, then save again"}
+        try:
             new_text = rewritten(text, zones, masks)
-            settings, _ = check_text(new_text, str(path), path.resolve().parent)  # exactly what check does
+        except Exception as exc:  # tomlkit's parse errors: the file on disk is not valid TOML (any more)
+            return 400, {"error": f"{path} is not valid TOML ({exc}); run edgecam check --config {path} and fix it"}
+        try:
+            settings, _ = self.check(new_text, str(path), path.resolve().parent)  # exactly what check does
         except ConfigError as exc:
             problems = getattr(exc, "problems", None) or [str(exc)]
             return 400, {"error": problems[0], "problems": problems}

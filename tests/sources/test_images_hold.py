@@ -9,13 +9,13 @@ import pytest
 
 from daemonkit import SHARED, Daemon, write_config
 from edgecam.sources.images import ImageFolderSource, hold_problem
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 
 
 def test_a_held_photo_is_repeated_for_hold_s_then_the_next_comes(tmp_path):
     for name in ("cat.jpg", "horse.jpg"):
         shutil.copy(SHARED / "images" / name, tmp_path / name)
-    source = ImageFolderSource(CameraSettings(source="images", path=str(tmp_path), hold_s=0.3, loop=True))
+    source = ImageFolderSource(ImagesSettings(path=str(tmp_path), hold_s=0.3, loop=True))
     source.open()
     first = source.read(1.0)
     assert first.source.endswith("cat.jpg")
@@ -28,11 +28,11 @@ def test_a_held_photo_is_repeated_for_hold_s_then_the_next_comes(tmp_path):
 
 
 def test_default_hold_when_looping_and_the_one_line_warning():
-    looping = CameraSettings(source="images", path="x.jpg")
+    looping = ImagesSettings(path="x.jpg")
     assert looping.hold_seconds == 2.0 and hold_problem(looping, 2) is None
-    once = CameraSettings(source="images", path="x.jpg", loop=False)
+    once = ImagesSettings(path="x.jpg", loop=False)
     assert once.hold_seconds == 0.0 and hold_problem(once, 2) is None  # a sequence of frames
-    short = CameraSettings(source="images", path="x.jpg", hold_s=0.1, fps=5)
+    short = ImagesSettings(path="x.jpg", hold_s=0.1, fps=5)
     problem = hold_problem(short, 2)
     assert problem is not None and "\n" not in problem
     assert "hold_s >= 0.4" in problem and "min_hits = 2" in problem
