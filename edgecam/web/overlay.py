@@ -112,10 +112,10 @@ class OverlayRenderer:
         if opts.boxes:
             tracks = [t for t in update.tracks if opts.coasting or t.missed == 0]
             self._draw_tracks(bgr, tracks, scale)
-        if opts.motion and update.inference is None:
+        if opts.motion and update.inference is None:  # motion gating (or the switch) skipped the network
             thick = max(1, round(max(bgr.shape[:2]) / 400))
-            cv2.putText(bgr, "detection skipped (no motion)", (6, bgr.shape[0] - 8), _FONT, 0.45 * thick,
-                        (200, 200, 200), thick, cv2.LINE_AA)
+            cv2.putText(bgr, "no detection on this frame (still scene)", (6, bgr.shape[0] - 8), _FONT,
+                        0.35 * thick, (220, 220, 220), max(1, thick - 1), cv2.LINE_AA)
         return encode_jpeg(bgr, 0, self.quality)
 
     def _draw_tracks(self, bgr: np.ndarray, tracks: list[TrackView], scale: float) -> None:
@@ -123,7 +123,7 @@ class OverlayRenderer:
             return
         tracks = sorted(tracks, key=lambda t: (t.missed > 0, -t.score))  # live ones get the best label spots
         thick = max(1, round(max(bgr.shape[:2]) / 400))
-        size = 0.4 * thick
+        size = 0.35 * thick
         boxes = np.round(np.asarray([t.box for t in tracks], np.float64).reshape(-1, 4) * scale).astype(np.int64)
         texts = [f"{t.label} #{t.id[-4:]} {t.score:.2f}" + (f" lost {t.missed}" if t.missed else "") for t in tracks]
         metrics = [cv2.getTextSize(text, _FONT, size, thick) for text in texts]

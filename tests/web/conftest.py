@@ -21,7 +21,7 @@ import pytest
 
 from edgecam.config.loader import parse_config
 from edgecam.controls import Controls
-from edgecam.domain import Frame, FrameUpdate
+from edgecam.domain import Frame, FrameUpdate, Inference
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.web.publisher import WebPublisher
 from edgecam.web.settings import WebSettings
@@ -70,7 +70,8 @@ def live_view(horse_scene):
                 now = time.time()
                 det = detections if script is None else script(index, detections)
                 out = tracker.update(det, now, image.shape[1], image.shape[0])
-                pub.publish(FrameUpdate("yard", Frame(image, index, now), None, out.detections, out.events,
+                inference = Inference(det, image.shape[1], image.shape[0], 12.5)  # a frame detection ran on
+                pub.publish(FrameUpdate("yard", Frame(image, index, now), inference, out.detections, out.events,
                                         out.tracks, out.counts, out.zone_counts))
                 index += 1
                 view.offered = index
