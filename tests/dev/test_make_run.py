@@ -73,3 +73,36 @@ def test_make_run_stays_up_until_ctrl_c_and_ends_cleanly():
     after = out[out.index("demo: stopping"):]
     assert "edgecam/demo/availability" in after and after.rstrip().count("offline") >= 1  # the clean stop
     assert events_before > 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["starting", "running"])
+def test_edgecam_run_ends_on_ctrl_c_without_a_traceback(tmp_path, when):
+    import signal
+
+    shared = REPO.parent / "shared"
+    cfg = tmp_path / "edgecam.toml"
+    cfg.write_text(f'[camera]\nsource = "images"\npath = "{shared / "images"}"\n\n[model]\nsize = 320\nthreads = 1\n\n'
+                   f'[mqtt]\nenabled = false\n\n[web]\nenabled = false\n\n[output]\nstate_dir = "{tmp_path / "state"}"\n')
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    err = tmp_path / "err.txt"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            if when == "running":  # the positive signal: frames flow
+                deadline = time.monotonic() + 120
+                while "edgecam running" not in err.read_text():
+                    assert proc.poll() is None and time.monotonic() < deadline, err.read_text()[-2000:]
+                    time.sleep(0.1)
+            else:  # while the config and the model load (before the daemon's own handler exists)
+                time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    text = err.read_text()
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-2000:]
+    assert code == 0 if when == "running" else code in (0, 130)

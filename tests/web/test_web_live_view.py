@@ -109,6 +109,26 @@ def test_each_event_row_shows_when_that_message_happened(live_view, browser):
     assert abs(at(end_dog) - end["at"]) < 0.01
 
 
+@pytest.mark.slow
+def test_a_lost_camera_shows_the_camera_banner(live_view, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    view = live_view()
+    stats = {"fps": 20, "state": "running", "camera": "online"}
+    view.publisher.stats_source = lambda: dict(stats)  # the pipeline's live stats, as the daemon wires them
+    wait = WebDriverWait(browser, 60)
+    browser.get(view.url)
+    wait.until(lambda d: d.find_element(By.ID, "stat-state").text == "running")
+    banner = browser.find_element(By.ID, "banner")
+    assert not banner.is_displayed()
+    stats.update(state="reconnecting", camera="offline", last_error="Device or resource busy")
+    wait.until(lambda d: banner.is_displayed() and "camera lost" in banner.text)
+    assert "Device or resource busy" in banner.text and "camera" in banner.get_attribute("class")
+    stats.update(state="running", camera="online", last_error=None)
+    wait.until(lambda d: not banner.is_displayed())
+
+
 def test_overlay_options_are_checked():
     from edgecam.web.overlay import OverlayOptions
 
