@@ -146,6 +146,10 @@ function relative(points, coordinates) {
 async function loadRegions() {
   try {
     const z = await getJSON("api/zones");
+    if ([...z.zones, ...z.masks].some((r) => r.coordinates === "pixels") && !frameSize.width) {
+      setTimeout(loadRegions, 1000);  // pixel corners need the frame size: wait for the first frame
+      return;
+    }
     regions = [
       ...z.zones.map((r) => ({ kind: "zone", name: r.name, points: relative(r.points, r.coordinates), labels: r.labels.slice(), from: r.name })),
       ...z.masks.map((r, i) => ({ kind: "mask", name: "", points: relative(r.points, r.coordinates), labels: r.labels.slice(), from: `mask ${i + 1}` })),
