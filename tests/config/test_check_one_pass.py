@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs edgecam check as a subprocess
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO.parent / "shared" / "images"
 

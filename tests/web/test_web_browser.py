@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+pytestmark = pytest.mark.slow  # drives a real browser (the fixture is in conftest.py)
+
 
 def test_page_streams_and_draws_a_zone(live_view, browser):
     from selenium.webdriver.common.action_chains import ActionChains
