@@ -147,6 +147,11 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         publishers = build_publishers(settings, controls, detector, state_dir)
+        web = next((p for p in publishers if getattr(p, "kind", None) == "web"), None)
+        if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
+            from edgecam.config.loader import check_text
+
+            web.attach_editor(Path(config_path), tracker.set_regions, check_text)
         for p in publishers:
             if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
                 p.on_fatal = stop.set

@@ -158,7 +158,10 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class TrackView:
-    """A read-only view of one confirmed track, for counts and snapshots."""
+    """A read-only view of one confirmed track, for counts and snapshots.
+
+    ``missed``: frames since it was last seen (0: seen in this frame; more: *coasting*, kept at its
+    last box until it is seen again or ends)."""
 
     id: str
     label: str
@@ -166,6 +169,7 @@ class TrackView:
     score: float
     zones: tuple[str, ...] = ()
     stationary: bool = False
+    missed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

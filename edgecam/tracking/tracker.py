@@ -114,10 +114,31 @@ class IouTracker:
             for label in labels
         }
         self._live_ids: set[str] = set()
+        self._next_regions: tuple[Regions, tuple[ZoneSettings, ...]] | None = None
 
     @property
     def zone_names(self) -> tuple[str, ...]:
         return self._regions.zone_names
+
+    def set_regions(self, zones: Sequence[ZoneSettings], masks: Sequence[MaskSettings]) -> None:
+        """New zone shapes/labels and masks, taken at the next frame (any thread may call this).
+
+        The zone names must stay the same, in the same order (they name topics and Home Assistant
+        entities, announced at start): a different set of names needs a restart."""
+        regions = Regions(zones, masks)
+        if regions.zone_names != self._regions.zone_names:
+            raise ValueError(f"zone names changed ({', '.join(self._regions.zone_names) or 'none'} → "
+                             f"{', '.join(regions.zone_names) or 'none'}); restart edgecam to apply them")
+        self._next_regions = (regions, tuple(zones))
+
+    def _apply_regions(self) -> None:
+        (regions, zones), self._next_regions = self._next_regions, None  # type: ignore[misc]
+        self._regions = regions
+        self._zone_filters = [LabelFilters(z.filters, builtin={}) for z in zones]
+        self._zone_min_s = np.array([z.min_s for z in zones], np.float64)
+        for zone, labels in zip(regions.zone_names, regions.zone_labels):
+            for label in labels:
+                self._zone_counts.setdefault((zone, label), 0)
 
     @property
     def has_live_tracks(self) -> bool:
@@ -134,6 +155,8 @@ class IouTracker:
     ) -> TrackerOutput:
         s = self.settings
         now = float(self._clock() if timestamp is None else timestamp)
+        if self._next_regions is not None:  # zones/masks edited while running: applied between frames
+            self._apply_regions()
         det, labels, det_zones = self._filter(detections, width, height)
         tracks = self._tracks
 
@@ -289,7 +312,8 @@ class IouTracker:
         confirmed = [t for t in self._tracks if t.confirmed]
         tracks = tuple(
             TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
-                      score=float(t.median()), zones=self._zones_of(t), stationary=t.stationary)
+                      score=float(t.median()), zones=self._zones_of(t), stationary=t.stationary,
+                      missed=int(t.missed))
             for t in confirmed
         )
         for label in self._counts:
