@@ -19,7 +19,6 @@ Guarantees (see the README's MQTT section):
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgecam.domain import Event, FrameUpdate, TrackView
+from edgecam.jsonlimits import JsonLimitError, loads_bounded
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
@@ -207,8 +207,8 @@ class MqttPublisher:
             for row in rows:
                 if row.topic == self.topics.events:
                     try:
-                        payload = json.loads(row.payload)
-                    except ValueError:
+                        payload = loads_bounded(row.payload)
+                    except JsonLimitError:
                         continue
                     if isinstance(payload, dict):
                         journal.apply_payload(payload)
