@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from edgecam.errors import EdgecamError, UsageError
-from edgecam.publishers.mqtt.topics import slug
+from edgecam.names import slug
 from edgecam.records import read_nofollow
 
 log = logging.getLogger(__name__)
