@@ -18,13 +18,8 @@ from edgecam.names import slug_collisions
 from edgecam.publishers.mqtt import discovery
 from edgecam.publishers.mqtt.messages import encode
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
-<<<<<<< HEAD
-from edgecam.publishers.mqtt.topics import Topics, discovery_topic, slug_collisions
-from edgecam.records import load_record, move_aside, save_record
-=======
 from edgecam.publishers.mqtt.topics import Topics, discovery_topic
-from edgecam.records import load_record, save_record
->>>>>>> main
+from edgecam.records import load_record, move_aside, save_record
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,8 @@ from typing import Any, Mapping
 
 from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
-<<<<<<< HEAD
 from edgecam.jsonlimits import JsonLimitError, loads_bounded
-=======
 from edgecam.publishers.context import PublisherContext
->>>>>>> main
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
