@@ -7,7 +7,7 @@ copy is kept for inspection.  Files are opened with ``O_NOFOLLOW``: a symbolic l
 state directory is never followed (so a daemon run as root cannot be made to overwrite its target).
 
 A write that fails (disk full, read-only, a directory in the way) is logged once per distinct
-problem and then at most every ``WARN_EVERY_S`` with the number of failures since; every failure is
+problem and then at most once a minute (``edgecam/warnlimit.py``) with the number of failures since; every failure is
 counted (:func:`write_errors`, in the daemon's stats as ``state_write_errors``).
 """
 
@@ -17,45 +17,17 @@ import errno
 import logging
 import os
 import stat
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgecam.jsonlimits import JsonLimitError, loads_bounded
+from edgecam.warnlimit import RateLimitedWarnings
 
 log = logging.getLogger(__name__)
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # a journal of every possible open track is far smaller
-WARN_EVERY_S = 60.0
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-class RateLimitedWarnings:
-    """One warning per distinct problem key, repeated at most every ``every_s`` with a count."""
-
-    def __init__(self, every_s: float = WARN_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
-        self.every_s = every_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._last: dict[Any, float] = {}
-        self._unlogged: dict[Any, int] = {}
-        self.total = 0
-
-    def warn(self, key: Any, logger: logging.Logger, message: str, *args: Any) -> bool:
-        """Count one occurrence of ``key``; log ``message`` if it is new or ``every_s`` passed. True if logged."""
-        now = self._clock()
-        with self._lock:
-            self.total += 1
-            last = self._last.get(key)
-            if last is not None and now - last < self.every_s:
-                self._unlogged[key] = self._unlogged.get(key, 0) + 1
-                return False
-            self._last[key] = now
-            repeats = self._unlogged.pop(key, 0)
-        more = f" ({repeats} more time(s) since the last such warning)" if repeats else ""
-        logger.warning(message + more, *args)
-        return True
 
 
 _write_warnings = RateLimitedWarnings()
