@@ -39,6 +39,10 @@ class WebSettings:
     jpeg_quality: Int = Field(default=75, ge=1, le=100, description="stream JPEG quality")
     max_streams: Int = Field(default=3, ge=1, le=16, description="concurrent live streams")
     max_connections: Int = Field(default=16, ge=2, le=256, description="concurrent HTTP connections (more are refused)")
+    max_connections_per_address: Int = Field(
+        default=8, ge=1, le=256, description="concurrent HTTP connections from one client address (more are refused)")
+    head_timeout_s: Float = Field(default=5.0, ge=0.5, le=60.0,
+                                  description="a request's line and headers must arrive within this time")
     client_timeout_s: Float = Field(default=10.0, ge=1.0, le=300.0,
                                     description="a client that sends or reads nothing for this long is dropped")
     events_kept: Int = Field(default=50, ge=1, le=1000, description="recent events shown")
