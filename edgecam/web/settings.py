@@ -11,7 +11,7 @@ import os
 from pydantic import Field, model_validator
 
 from edgecam.errors import ConfigError
-from edgecam.fields import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
+from edgecam.fields import BasicAuthUser, Bool, ConfigPath, CredentialName, Float, Int, Str, is_loopback, settings
 from edgecam.secrets import resolve_secret
 
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential")
@@ -24,12 +24,12 @@ class WebSettings:
     host: Str = Field(default="127.0.0.1", min_length=1, max_length=255,
                       description="address to listen on (0.0.0.0 or :: for every interface: needs a password)")
     port: Int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port, logged)")
-    username: Str = Field(default="edgecam", min_length=1, max_length=255,
+    username: BasicAuthUser = Field(default="edgecam", min_length=1, max_length=255,
                           description="user name asked for with the password (HTTP basic auth)")
     password_file: ConfigPath | None = Field(default=None, max_length=4096, description="file holding the password")
     password_env: Str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255,
                                      description="environment variable holding the password")
-    password_credential: Str | None = Field(
+    password_credential: CredentialName | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_.@:-]+$", max_length=255,
         description="systemd credential name ($CREDENTIALS_DIRECTORY/<name>) holding the password",
     )

@@ -19,10 +19,12 @@ import paho.mqtt.client as mqtt
 
 from edgecam.publishers.mqtt.connection import build_client, connect_async
 from edgecam.publishers.mqtt.settings import MqttSettings
+from edgecam.warnlimit import RateLimitedWarnings
 
 log = logging.getLogger(__name__)
 
 _AVAILABILITY_QOS = 1
+MAX_INBOUND = 1024  # bytes: every subscribed message (a command, Home Assistant's birth) is a few bytes
 
 
 class MqttLink:
@@ -53,6 +55,8 @@ class MqttLink:
         self.connects = 0
         self.connect_failures = 0
         self.last_error: str | None = None
+        self.oversized = 0  # inbound messages dropped unread for their size
+        self._oversized_warnings = RateLimitedWarnings()
         self._client: mqtt.Client | None = None
 
     # -- lifetime --------------------------------------------------------------------------------
@@ -98,6 +102,7 @@ class MqttLink:
             "reconnects": max(0, self.connects - 1),
             "connect_failures": self.connect_failures,
             "last_error": self.last_error,
+            "oversized_dropped": self.oversized,
         }
 
     # -- sending ---------------------------------------------------------------------------------
@@ -167,6 +172,13 @@ class MqttLink:
         self.last_error = message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        size = len(msg.payload)
+        if size > MAX_INBOUND:  # dropped before it is copied or decoded (paho holds it only until we return)
+            self.oversized += 1
+            self._oversized_warnings.warn(msg.topic, log, "MQTT: dropped a %d-byte message on %s (at most %d bytes); "
+                                          "limit it at the broker too (mosquitto: max_packet_size)",
+                                          size, msg.topic[:200], MAX_INBOUND)
+            return
         try:
             self._on_message_cb(msg.topic, bytes(msg.payload))
         except Exception:  # a bad message must never take down the network thread
