@@ -33,20 +33,16 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
-from edgecam.jsonlimits import JsonLimitError, loads_bounded
+from edgecam.web.body import read_json_body
 from edgecam.web.deadline import DeadlineReader, HeadTimeout
-from edgecam.web.head import content_length, parse_host, target_path
+from edgecam.web.head import parse_host, target_path
 from edgecam.web.settings import WebSettings, is_loopback
 from edgecam.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
 MAX_TARGET = 2048  # bytes of the request target
-MAX_BODY = 16 * 1024  # bytes of a JSON request body
-MAX_BODY_DEPTH = 8  # nesting of a JSON body (a zone draft needs 3)
-MAX_BODY_DIGITS = 20  # digits of an integer in a JSON body
 BOUNDARY = "edgecam-frame"
 STATIC = {  # path -> (package file, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -281,49 +277,8 @@ class LiveViewHandler(BaseHTTPRequestHandler):
         return ok
 
     def _json_body(self) -> Any:
-        """The parsed JSON body, or raises ValueError after sending the error."""
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length, not chunked")
-            raise ValueError
-        lengths = self.headers.get_all("Content-Length")
-        if not lengths:
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            raise ValueError
-        length = content_length(lengths)
-        if length is None:
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.BAD_REQUEST, "send one Content-Length of ASCII digits")
-            raise ValueError
-        if length > MAX_BODY:
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY} bytes")
-            raise ValueError
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
-            raise ValueError
-        origin = self.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.FORBIDDEN, "cross-origin request refused")
-            raise ValueError
-        self._reader.deadline = time.monotonic() + self.server.settings.head_timeout_s  # the body, bounded alike
-        try:
-            raw = self.rfile.read(length)
-        finally:
-            self._reader.deadline = None
-            self.connection.settimeout(self.server.settings.client_timeout_s)
-        if len(raw) < length:
-            self.close_connection = True
-            raise ValueError  # the client closed before sending its body: nobody to answer
-        try:
-            return loads_bounded(raw, max_depth=MAX_BODY_DEPTH, max_digits=MAX_BODY_DIGITS)
-        except JsonLimitError as exc:
-            self.send_error_json(HTTPStatus.BAD_REQUEST, f"body is not usable JSON: {exc}")
-            raise ValueError from None
+        """The parsed JSON body, or raises ValueError after sending the 4xx (see ``body.py``)."""
+        return read_json_body(self, self._reader, self.server.settings)
 
     # -- methods -----------------------------------------------------------------------------------------
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming

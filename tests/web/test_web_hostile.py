@@ -3,6 +3,7 @@ target forms, password guessing — the real server on loopback, real sockets.""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import select
@@ -115,7 +116,8 @@ def test_a_login_burst_is_logged_and_answered_429(live_view, tmp_path, caplog):
     assert len(failed) == 1 and "'edgecam'" in failed[0]  # logged once, the repeats counted
     burst = [r.getMessage() for r in caplog.records if "10 failed logins from 127.0.0.1" in r.getMessage()]
     assert len(burst) == 1 and "429" in burst[0]
-    assert view.publisher.server.logins.failed == 10
+    stats = json.loads(request(view, "GET", "/api/stats", auth=("edgecam", "s3cret"), source="127.0.0.2").body)
+    assert stats["web_failed_logins"] == 10
 
 
 def test_guesses_on_one_kept_alive_connection_are_throttled_too(live_view, tmp_path):
