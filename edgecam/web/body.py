@@ -54,6 +54,7 @@ def read_json_body(handler: Any, reader: DeadlineReader, settings: WebSettings) 
     finally:
         reader.deadline = None
         handler.connection.settimeout(settings.client_timeout_s)
+    handler.body_read = True
     if len(raw) < length:
         handler.close_connection = True
         raise ValueError  # the client closed before sending its body: nobody to answer

@@ -178,16 +178,13 @@ class LiveViewHandler(BaseHTTPRequestHandler):
                 return
             self._reader.deadline = None
             self.connection.settimeout(settings.client_timeout_s)
-            route = self._admit()
-            if route is None:
-                return
-            self.route = route
-            handler = getattr(self, "do_" + self.command, None)
-            if handler is None:
-                self.close_connection = True
-                self.send_error_json(HTTPStatus.NOT_IMPLEMENTED, f"method {self.command[:16]!r} not supported")
-                return
-            handler()
+            self.body_read = False
+            try:
+                self._dispatch()
+            finally:  # a body left unread would be parsed as the next request: close instead
+                if not self.body_read and (self.headers.get("Content-Length", "0").strip() != "0"
+                                           or self.headers.get("Transfer-Encoding")):
+                    self.close_connection = True
             self.wfile.flush()
         except HeadTimeout:
             self.close_connection = True
@@ -197,6 +194,17 @@ class LiveViewHandler(BaseHTTPRequestHandler):
         except TimeoutError as exc:
             log.debug("live view: %s timed out: %s", self.address_string(), exc)
             self.close_connection = True
+
+    def _dispatch(self) -> None:
+        route = self._admit()
+        if route is None:
+            return
+        self.route = route
+        handler = getattr(self, "do_" + self.command, None)
+        if handler is None:
+            self.send_error_json(HTTPStatus.NOT_IMPLEMENTED, f"method {self.command[:16]!r} not supported")
+            return
+        handler()
 
     def _refuse_quietly(self, response: bytes) -> None:
         try:

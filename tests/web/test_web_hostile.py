@@ -174,3 +174,18 @@ def test_slowloris_cannot_lock_out_a_normal_client(live_view):
     assert served and set(served) == {200}, served
     print(f"slowloris: {statuses.count(408)} answered 408, {statuses.count(503)} answered 503; "
           f"{len(served)} normal requests served meanwhile")
+
+
+def test_a_refused_body_is_never_parsed_as_the_next_request(live_view, tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    view = live_view(password_file=str(pw))
+    smuggled = b"GET /api/controls HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    post = (b"POST /api/controls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(smuggled)) + smuggled
+    with socket.create_connection((view.host, view.port), timeout=20) as s:
+        s.sendall(post)  # refused 401 before its body is read; the body must not become a request
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"401"], data[:300]
