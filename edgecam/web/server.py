@@ -188,7 +188,7 @@ class LiveViewHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except HeadTimeout:
             self.close_connection = True
-            log.debug("live view: %s sent no complete request head within %.1f s", self.address_string(),
+            log.debug("live view: %s sent no complete request head (or body) within %.1f s", self.address_string(),
                       settings.head_timeout_s)
             self._refuse_quietly(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         except TimeoutError as exc:

@@ -189,3 +189,13 @@ def test_a_refused_body_is_never_parsed_as_the_next_request(live_view, tmp_path)
         while chunk := s.recv(65536):
             data += chunk
     assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"401"], data[:300]
+
+
+def test_a_body_that_never_completes_is_answered_408(live_view):
+    view = live_view(head_timeout_s=1.0, client_timeout_s=30.0)
+    with socket.create_connection((view.host, view.port), timeout=30) as s:
+        s.sendall(b"POST /api/controls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"conf\":")
+        answer = s.recv(200)  # well before client_timeout_s: the body has the head's deadline
+    assert status_of(answer) == 408, answer
+    assert view.controls.conf == 0.45
