@@ -49,6 +49,21 @@ def warm_up_detector(detector, settings: Settings):
 DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
 
 
+def build_events(settings: Settings, state_dir: Path, mqtt=None):
+    """The event history (a publisher), or None when ``[events] enabled = false``."""
+    if not settings.events.enabled:
+        return None
+    from edgecam.events.settings import clip_mode
+    from edgecam.publishers.base import load_publisher_class
+    from edgecam.sources.base import load_source_class
+
+    has_packets = hasattr(load_source_class(settings.camera.source), "set_packet_sink")
+    return load_publisher_class("events")(
+        settings.events, settings.camera.id, state_dir / "events", url_base=settings.web.public_url or "",
+        clip_mode=clip_mode(settings.events.clips, has_packets),
+        on_snapshot=getattr(mqtt, "publish_last_snapshot", None))
+
+
 def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...],
                      state_dir: Path | None = None) -> list:
     """The configured publishers; ``state_dir`` is the camera's (locked) state directory."""
@@ -64,6 +79,7 @@ def build_publishers(settings: Settings, controls: Controls, detector, zones: tu
             state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
             labels=configured_labels(settings), zones=zones,
             default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
+            last_snapshots=settings.events.enabled,
         ))
     return pubs
 
@@ -78,12 +94,20 @@ def build_web(settings: Settings, controls: Controls, detector):
                                        class_names=tuple(detector.class_names))
 
 
-def build_capture(settings: Settings, base_dir: Path):
+def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
+    """The capture thread; ``packet_sink`` (the event history's clips) goes to a source that offers packets."""
     from edgecam.runtime.capture import CaptureThread
     from edgecam.sources.base import load_source_class
 
     cls = load_source_class(settings.camera.source)
-    return CaptureThread(lambda: cls(settings.camera, base_dir=base_dir), settings.camera)
+
+    def open_source():
+        source = cls(settings.camera, base_dir=base_dir)
+        if packet_sink is not None and hasattr(source, "set_packet_sink"):
+            source.set_packet_sink(packet_sink)
+        return source
+
+    return CaptureThread(open_source, settings.camera)
 
 
 def build_tracker(settings: Settings):
@@ -154,18 +178,23 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled:  # the MQTT spool, discovery record and open-track journal live there
+        if settings.mqtt.enabled or settings.events.enabled:  # spool, discovery record, journal, event history
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
         publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
         web = build_web(settings, controls, detector)
-        publishers += [web] if web is not None else []
+        events = build_events(settings, state_dir, next((p for p in publishers if hasattr(p, "publish_last_snapshot")),
+                                                        None)) if state_dir is not None else None
+        publishers += [p for p in (events, web) if p is not None]
+        if web is not None and events is not None:
+            web.events = events  # the review page and /api/events read its store
         for p in publishers:
             p.start()
             stack.callback(p.close)
 
-        capture = build_capture(settings, Path(config_path).resolve().parent)
+        capture = build_capture(settings, Path(config_path).resolve().parent,
+                                events.packet_sink if events is not None else None)
         capture.start()
         stack.callback(capture.stop)
 
@@ -186,7 +215,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             motion=motion, thermal=thermal, set_fps=capture.set_fps, health=health,
             extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
-            on_first_frame=on_first_frame,
+            on_first_frame=on_first_frame, evidence=events.name_evidence if events is not None else None,
         )
 
         if web is not None:
@@ -220,5 +249,5 @@ def _publisher_stats(publishers) -> dict:
     for p in publishers:
         stats = getattr(p, "stats", None)
         if callable(stats):
-            out["mqtt"] = stats()
+            out[getattr(p, "stats_name", "mqtt")] = stats()
     return out

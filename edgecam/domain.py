@@ -129,6 +129,8 @@ class Event:
     end_time: float | None = None
     zones: tuple[str, ...] = ()
     reason: str | None = None  # only on an ``end`` not seen by the tracker, e.g. "restart"
+    snapshot: str | None = None  # an ``end``'s evidence: live-view URLs (event history), None when none
+    clip: str | None = None
 
     def to_payload(self) -> dict:
         payload = {
@@ -143,6 +145,9 @@ class Event:
             "end_time": self.end_time,
             "zones": list(self.zones),
         }
+        if self.type == "end":
+            payload["snapshot"] = self.snapshot
+            payload["clip"] = self.clip
         if self.reason is not None:
             payload["reason"] = self.reason
         return payload
@@ -157,6 +162,7 @@ class TrackView:
     box: tuple[float, float, float, float]
     score: float
     zones: tuple[str, ...] = ()
+    top_score: float = 0.0  # the best detection score so far: it rises in the frame that showed the object best
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from edgecam.config.base import Bool, ConfigPath, Float, settings
 from edgecam.config.names import unique_names
 from edgecam.detectors.settings import DetectorSettings
+from edgecam.events.settings import EventsSettings
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
 from edgecam.sources.settings import AnyCameraSettings, PiCamera2Settings
@@ -51,6 +52,7 @@ class Settings:
     thermal: ThermalSettings = Field(default_factory=ThermalSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @field_validator("zones")
     @classmethod

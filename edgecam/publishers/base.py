@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "stdout": "edgecam.publishers.stdout:StdoutPublisher",
     "mqtt": "edgecam.publishers.mqtt.publisher:MqttPublisher",
     "web": "edgecam.web.publisher:WebPublisher",
+    "events": "edgecam.events.recorder:EventRecorder",
 }
 
 

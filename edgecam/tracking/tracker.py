@@ -228,7 +228,7 @@ class IouTracker:
         confirmed = [t for t in self._tracks if t.confirmed]
         tracks = tuple(
             TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
-                      score=float(t.median()), zones=self._zones_of(t))
+                      score=float(t.median()), zones=self._zones_of(t), top_score=float(t.top))
             for t in confirmed
         )
         for label in self._counts:

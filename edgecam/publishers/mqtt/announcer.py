@@ -67,6 +67,7 @@ class Announcer:
         self.diagnostics: set[str] = recorded or set(discovery.DEFAULT_DIAGNOSTICS)
         self._pending: tuple[dict[str, str], dict[str, str]] | None = None
         self._warned: dict[str, set[str]] = {}
+        self.last_snapshots = False  # the event history feeds a "Last <label>" image per label
 
     @property
     def topic(self) -> str:
@@ -113,7 +114,7 @@ class Announcer:
             self._pending = ({}, {})
             return [(self.topic, b"")] if self.previous else []
         current = discovery.components(self.topics, self.camera_id, self.labels, self.zones,
-                                       self.diagnostics, self.qos)
+                                       self.diagnostics, self.qos, self.last_snapshots)
         gone = {**self.removed, **{cid: p for cid, p in self.previous.items()}}
         removed = {cid: p for cid, p in sorted(gone.items()) if cid not in current}
         cmps = {**current, **discovery.removals(removed, current)}

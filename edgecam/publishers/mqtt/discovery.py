@@ -9,6 +9,8 @@ Entities per camera:
 - per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
+- with the event history on (``last_snapshots``), per label an ``image`` "Last <label>": the best snapshot of
+  the last ended event with that label (``<base>/<label>/snapshot``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
   (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key is
   being sent (``diagnostics``), and each template renders ``None`` (Home Assistant: unknown) rather
@@ -94,6 +96,7 @@ def components(
     zones: Iterable[str] = (),
     diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
     qos: int = 1,
+    last_snapshots: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``,
     with diagnostic entities for the stats keys in ``diagnostics``; each with ``qos``."""
@@ -104,6 +107,10 @@ def components(
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         out.update(_label_components(topics, node, label, None))
+        if last_snapshots:
+            out[f"{node}_{slug(label)}_last"] = {"p": "image", "name": f"Last {label}",
+                                                  "unique_id": f"{node}_{slug(label)}_last",
+                                                  "image_topic": topics.last_snapshot(label), "content_type": "image/jpeg"}
         for zone in zones:
             out.update(_label_components(topics, node, label, zone))
     out[f"{node}_snapshot"] = {

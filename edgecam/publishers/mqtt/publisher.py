@@ -61,6 +61,7 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
+        last_snapshots: bool = False,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -71,6 +72,7 @@ class MqttPublisher:
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
                                     default_labels, qos=_RETAINED_QOS)
+        self._announcer.last_snapshots = last_snapshots
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
                                      controls, self._request_announce)
         self._link = MqttLink(settings, self.client_id, self.topics.availability, password,
@@ -173,6 +175,11 @@ class MqttPublisher:
         kept = len(self._spool) - self._spool.lost_at_close
         if kept:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
+
+    def publish_last_snapshot(self, label: str, jpeg: bytes) -> None:
+        """The event history's best snapshot of the last ended ``label`` event (retained; any thread)."""
+        if not self._closed:
+            self._set_retained(self.topics.last_snapshot(label), jpeg)
 
     # ------------------------------------------------------------------ status
     @property

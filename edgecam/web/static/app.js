@@ -59,10 +59,11 @@ async function refreshEvents() {
   try { events = await getJSON("api/events"); } catch (e) { return; }
   const ol = $("events");
   ol.replaceChildren();
-  for (const e of events.slice().reverse().slice(0, 20)) {
+  const t = (e) => e.end_time || e.start_time;  // the recent-events feed, or the event history (newest first)
+  for (const e of events.slice().sort((a, b) => t(b) - t(a)).slice(0, 20)) {
     const li = document.createElement("li");
     const when = new Date(1000 * (e.end_time || e.start_time)).toLocaleTimeString();
-    text(li, `${when} ${e.type} ${e.label} ${e.score.toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`);
+    text(li, `${when} ${e.type || (e.end_time ? "end" : "new")} ${e.label} ${(e.score ?? e.top_score).toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`);
     ol.append(li);
   }
 }
