@@ -254,8 +254,8 @@ class LiveViewHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         path = self._admit()
-        if path is not None and not self.server.site.review(self, path):
-            self.send_error_json(HTTPStatus.NOT_FOUND, "not found")
+        if path is not None and not self.server.site.review(self, path):  # only events can be deleted
+            self.send_error_json(HTTPStatus.NOT_IMPLEMENTED, "DELETE is only for /api/events/<id>")
 
     def do_POST(self) -> None:  # noqa: N802
         path = self._admit()
