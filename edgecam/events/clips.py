@@ -196,7 +196,7 @@ class ClipRecorder:
             return
         try:
             writer.close()
-            if writer.packets and self.store.finish_clip(clip.event_id):
+            if writer.packets and self.store.finish_clip(clip.event_id, writer.first_wall, writer.last_wall):
                 self.written += 1
                 self.on_clip(clip.event_id)
             else:

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS events (
     stationary INTEGER,
     snapshot INTEGER NOT NULL DEFAULT 0,
     clip INTEGER NOT NULL DEFAULT 0,
+    clip_start REAL,
+    clip_end REAL,
     bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_start ON events (start_time);
@@ -104,13 +106,15 @@ class EventRecord:
     snapshot: bool = False
     clip: bool = False
     bytes: int = 0
+    clip_start: float | None = None  # wall time of the clip's first and last frame
+    clip_end: float | None = None
 
 
 def _record(row: sqlite3.Row) -> EventRecord:
     stationary = row["stationary"]
     return EventRecord(row["id"], row["label"], tuple(json.loads(row["zones"])), row["start_time"], row["end_time"],
                        row["top_score"], None if stationary is None else bool(stationary), bool(row["snapshot"]),
-                       bool(row["clip"]), row["bytes"])
+                       bool(row["clip"]), row["bytes"], row["clip_start"], row["clip_end"])
 
 
 class EventStore:
@@ -169,8 +173,9 @@ class EventStore:
                  record.top_score, None if record.stationary is None else int(record.stationary),
                  int(have_snapshot), self._size(record.id)))
 
-    def finish_clip(self, event_id: str) -> bool:
-        """Move the event's written ``.part`` clip to its final name and index it; False if the event is gone."""
+    def finish_clip(self, event_id: str, first: float | None = None, last: float | None = None) -> bool:
+        """Move the event's written ``.part`` clip (wall times ``first`` to ``last``) to its final name and index
+        it; False if the event is gone."""
         part, final = self.part_path(event_id), self.path(event_id, "clip.mp4")
         with self._lock:
             if self._db.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is None:
@@ -178,7 +183,8 @@ class EventStore:
                 return False
             os.replace(part, final)
             fsync_dir(self.directory)
-            self._db.execute("UPDATE events SET clip = 1, bytes = ? WHERE id = ?", (self._size(event_id), event_id))
+            self._db.execute("UPDATE events SET clip = 1, clip_start = ?, clip_end = ?, bytes = ? WHERE id = ?",
+                             (first, last, self._size(event_id), event_id))
         return True
 
     def delete(self, event_id: str) -> bool:

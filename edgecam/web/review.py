@@ -43,6 +43,8 @@ def item(record: EventRecord) -> dict[str, Any]:
         "boxed": evidence_path(record.id, "boxed.jpg") if record.snapshot else None,
         "thumbnail": evidence_path(record.id, "thumbnail.jpg") if record.snapshot else None,
         "clip": evidence_path(record.id, "clip.mp4") if record.clip else None,
+        "clip_start": record.clip_start if record.clip else None,  # wall times of the clip's first/last frame
+        "clip_end": record.clip_end if record.clip else None,
     }
 
 

@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def h264_file(seconds: float, fps: int = 10, gop: int = 10, size: tuple[int, int] = (320, 240)) -> bytes:
