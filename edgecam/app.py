@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.config.schema import Settings
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
 
@@ -44,54 +44,38 @@ def warm_up_detector(detector, settings: Settings):
                    max_s=t.warmup_max_s, flat_c_per_run=t.warmup_flat_c_per_run)
 
 
-# Home Assistant entities announced from the start when the config names no labels; any other
-# label gets its entities when it is first seen.
-DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
-
-
-def build_events(settings: Settings, state_dir: Path, mqtt=None):
-    """The event history (a publisher), or None when ``[events] enabled = false``."""
-    if not settings.events.enabled:
-        return None
-    from edgecam.events.settings import clip_mode
-    from edgecam.publishers.base import load_publisher_class
-    from edgecam.sources.base import load_source_class
-
-    has_packets = hasattr(load_source_class(settings.camera.source), "set_packet_sink")
-    return load_publisher_class("events")(
-        settings.events, settings.camera.id, state_dir / "events", url_base=settings.web.public_url or "",
-        clip_mode=clip_mode(settings.events.clips, has_packets),
-        on_snapshot=getattr(mqtt, "publish_last_snapshot", None))
-
-
-def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...],
-                     state_dir: Path | None = None) -> list:
-    """The configured publishers; ``state_dir`` is the camera's (locked) state directory."""
-    from edgecam.publishers.base import load_publisher_class
+def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None) -> list:
+    """Every publisher the config turns on, in registry order; ``state_dir`` is the camera's (locked)
+    state directory (default: ``<[output] state_dir>/<camera>``)."""
+    from edgecam.config.loader import parse_config
+    from edgecam.publishers.base import PUBLISHERS
+    from edgecam.publishers.context import PublisherContext
     from edgecam.runtime.statedir import camera_state_dir
 
+    context = PublisherContext(
+        settings.camera.id, controls, tuple(detector.class_names), configured_labels(settings), settings.zones,
+        settings.masks, state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
+        parse_config)
     pubs = []
-    if settings.output.stdout:
-        pubs.append(load_publisher_class("stdout")(settings.camera.id))
-    if settings.mqtt.enabled:
-        pubs.append(load_publisher_class("mqtt")(
-            settings.mqtt, settings.homeassistant, settings.camera.id, controls,
-            state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
-            labels=configured_labels(settings), zones=zones,
-            default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
-            last_snapshots=settings.events.enabled,
-        ))
+    for plugin in PUBLISHERS:
+        section, _, key = plugin.switch.partition(".")
+        if getattr(getattr(settings, section), key):
+            pubs.append(plugin.load().from_settings(*(getattr(settings, s) for s in plugin.sections), context))
     return pubs
 
 
-def build_web(settings: Settings, controls: Controls, detector):
-    """The live view (a publisher), or None when ``[web] enabled = false``."""
-    if not settings.web.enabled:
-        return None
-    from edgecam.publishers.base import load_publisher_class
-
-    return load_publisher_class("web")(settings.web, settings.camera.id, controls, settings.zones, settings.masks,
-                                       class_names=tuple(detector.class_names))
+def connect_event_history(publishers: list) -> object | None:
+    """The event history publisher, wired to its neighbours: the live view serves its store, MQTT announces
+    and publishes a "Last <label>" image per label.  None when ``[events]`` is off."""
+    events = next((p for p in publishers if p.kind == "events"), None)
+    if events is not None:
+        for p in publishers:
+            if p.kind == "web":
+                p.events = events
+            elif p.kind == "mqtt":
+                p.announce_last_snapshots()
+                events.on_snapshot = p.publish_last_snapshot
+    return events
 
 
 def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
@@ -102,7 +86,7 @@ def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
     cls = load_source_class(settings.camera.source)
 
     def open_source():
-        source = cls(settings.camera, base_dir=base_dir)
+        source = cls.from_settings(settings.camera, base_dir=base_dir)
         if packet_sink is not None and hasattr(source, "set_packet_sink"):
             source.set_packet_sink(packet_sink)
         return source
@@ -182,13 +166,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
-        publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
-        web = build_web(settings, controls, detector)
-        events = build_events(settings, state_dir, next((p for p in publishers if hasattr(p, "publish_last_snapshot")),
-                                                        None)) if state_dir is not None else None
-        publishers += [p for p in (events, web) if p is not None]
-        if web is not None and events is not None:
-            web.events = events  # the review page and /api/events read its store
+        publishers = build_publishers(settings, controls, detector, state_dir)
+        events = connect_event_history(publishers)
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -218,8 +197,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             on_first_frame=on_first_frame, evidence=events.name_evidence if events is not None else None,
         )
 
-        if web is not None:
-            web.stats_source = pipeline.current_stats  # live numbers between stats messages
+        for p in publishers:
+            if hasattr(p, "stats_source"):  # the live view: live numbers between stats messages
+                p.stats_source = pipeline.current_stats
 
         def on_stop() -> None:
             stop.wait()
@@ -244,10 +224,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
 
 def _publisher_stats(publishers) -> dict:
-    """Each publisher's own counters under its name (``{"mqtt": {...}}``): one shape everywhere."""
+    """Each publisher's own counters under its kind (``{"mqtt": {...}}``): one shape everywhere."""
     out: dict = {}
     for p in publishers:
         stats = getattr(p, "stats", None)
         if callable(stats):
-            out[getattr(p, "stats_name", "mqtt")] = stats()
+            out[p.kind] = stats()
     return out

@@ -57,7 +57,20 @@ class _Save:
 
 
 class EventRecorder:
-    stats_name = "events"
+    kind = "events"
+
+    @classmethod
+    def from_settings(cls, settings: EventsSettings, web: Any, camera: Any, context: Any) -> "EventRecorder":
+        """``[events]``; ``[web] public_url`` for absolute evidence URLs; ``[camera]``: does its source hand
+        over compressed packets (stream copy)?  The store lives in ``<state dir>/events``."""
+        from edgecam.events.settings import clip_mode
+        from edgecam.sources.base import load_source_class
+
+        if context.state_dir is None:
+            raise ValueError("the event history needs the camera's state directory")
+        has_packets = hasattr(load_source_class(camera.source), "set_packet_sink")
+        return cls(settings, context.camera_id, Path(context.state_dir) / "events",
+                   url_base=getattr(web, "public_url", None) or "", clip_mode=clip_mode(settings.clips, has_packets))
 
     def __init__(self, settings: EventsSettings, camera_id: str, directory: Path, *, url_base: str = "",
                  clip_mode: str | None = None, on_snapshot: Callable[[str, bytes], None] | None = None) -> None:

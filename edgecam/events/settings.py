@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgecam.config.base import Bool, Float, Int, settings
+from edgecam.fields import Bool, Float, Int, settings
 
 
 @settings

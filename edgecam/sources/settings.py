@@ -1,18 +1,18 @@
 """Settings of the ``[camera]`` section (CONTRACT §4): one model per source, chosen by ``source``.
 
 Keys every source shares live in :class:`CameraSettings`; ``PiCamera2Settings``, ``OpenCVSettings`` and
-``ImagesSettings`` add their own, so a picamera2-only key under ``source = "images"`` is an error.
-``CameraSettings(source=..., ...)`` builds the model of that source.
+``ImagesSettings`` add their own, so a picamera2-only key under ``source = "images"`` is an error.  Each is
+registered with its source in ``sources/base.py`` (``SOURCES``), from which the config builds its union.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)
@@ -21,7 +21,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 @settings
 class CameraSettings:
-    """The keys of every source. Instantiating it directly returns the model of ``source``."""
+    """The keys of every source; each source's model (``source`` names it) adds its own."""
 
     id: Str = Field(default="camera", pattern=NAME_PATTERN, max_length=64, description="camera id used in MQTT topics")
     source: Str = "picamera2"
@@ -33,14 +33,6 @@ class CameraSettings:
                             description="refuse images and frames above this many pixels (image files: read from the header before decoding)")
     reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
     reconnect_max_s: Float = Field(default=30.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is CameraSettings:
-            source = kwargs.get("source", "picamera2")
-            if source not in SOURCE_SETTINGS:
-                raise ValueError(f"unknown camera source {source!r}; use one of {', '.join(SOURCE_SETTINGS)}")
-            cls = SOURCE_SETTINGS[source]
-        return object.__new__(cls)
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> "CameraSettings":
@@ -144,27 +136,3 @@ class ImagesSettings(CameraSettings):
     def _path_set(self) -> "ImagesSettings":
         _required_path(self.path, "an image file, directory or glob", "images")
         return self
-
-
-SOURCE_SETTINGS: dict[str, type[CameraSettings]] = {
-    "picamera2": PiCamera2Settings,
-    "opencv": OpenCVSettings,
-    "images": ImagesSettings,
-}
-
-
-def _source_of(value: Any) -> Any:
-    if isinstance(value, dict):
-        return value.get("source", "picamera2")
-    return getattr(value, "source", None)
-
-
-AnyCameraSettings = Annotated[
-    Union[
-        Annotated[PiCamera2Settings, Tag("picamera2")],
-        Annotated[OpenCVSettings, Tag("opencv")],
-        Annotated[ImagesSettings, Tag("images")],
-    ],
-    Discriminator(_source_of),
-]
-"""``[camera]`` as it is validated: the model of its ``source`` (picamera2 when unset)."""

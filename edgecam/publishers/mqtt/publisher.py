@@ -27,7 +27,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
+from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
@@ -40,16 +42,31 @@ from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
 from edgecam.publishers.mqtt.topics import Topics, ha_status_topic
-from edgecam.runtime.controls import Controls
 from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
 
 log = logging.getLogger(__name__)
 
 _RETAINED_QOS = 1
 _REPLAY_WINDOW = 64  # events handed to paho and not yet acknowledged
+# Home Assistant entities announced from the start when the config names no labels; any other
+# label gets its entities when it is first seen.
+DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
 
 
 class MqttPublisher:
+    kind = "mqtt"
+
+    @classmethod
+    def from_settings(cls, settings: MqttSettings, homeassistant: HomeAssistantSettings,
+                      context: PublisherContext) -> "MqttPublisher":
+        """``[mqtt]`` and ``[homeassistant]``; the spool, discovery record and journal live in the state dir."""
+        if context.state_dir is None:
+            raise ValueError("the MQTT publisher needs the camera's state directory")
+        return cls(settings, homeassistant, context.camera_id, context.controls, context.state_dir,
+                   labels=context.labels,
+                   zones=tuple(z.name for z in context.zones),
+                   default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in context.class_names))
+
     def __init__(
         self,
         settings: MqttSettings,
@@ -61,7 +78,6 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
-        last_snapshots: bool = False,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -72,7 +88,6 @@ class MqttPublisher:
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
                                     default_labels, qos=_RETAINED_QOS)
-        self._announcer.last_snapshots = last_snapshots
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
                                      controls, self._request_announce)
         self._link = MqttLink(settings, self.client_id, self.topics.availability, password,
@@ -175,6 +190,10 @@ class MqttPublisher:
         kept = len(self._spool) - self._spool.lost_at_close
         if kept:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
+
+    def announce_last_snapshots(self) -> None:
+        """The event history is on: announce a "Last <label>" image entity per label (call before start)."""
+        self._announcer.last_snapshots = True
 
     def publish_last_snapshot(self, label: str, jpeg: bytes) -> None:
         """The event history's best snapshot of the last ended ``label`` event (retained; any thread)."""
