@@ -41,7 +41,6 @@ class SoftwareEncoder:
         self._container: Any = None
         self._stream: Any = None
         self._size: tuple[int, int] | None = None
-        self._frame_size: tuple[int, int] | None = None
         self._t0 = 0.0
         self._last_pts = -1
         self.encoded = 0
@@ -111,9 +110,8 @@ class SoftwareEncoder:
         import cv2
 
         image = frame.image
-        if self._frame_size != (image.shape[1], image.shape[0]):
+        if self._size is None:  # sized by the first frame; a later frame of another size is scaled to it
             self._open(image.shape[1], image.shape[0], frame.timestamp)
-            self._frame_size = (image.shape[1], image.shape[0])
         w, h = self._size  # type: ignore[misc]
         small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if (image.shape[1], image.shape[0]) != (w, h) \
             else image
