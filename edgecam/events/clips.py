@@ -38,7 +38,7 @@ class _Clip:
 
 
 class ClipRecorder:
-    def __init__(self, store: EventStore, pre_s: float, post_s: float, *, queue_size: int = 1000,
+    def __init__(self, store: EventStore | None, pre_s: float, post_s: float, *, queue_size: int = 1000,
                  recording: Callable[[], bool] = lambda: True,
                  on_disk_full: Callable[[BaseException], None] = lambda exc: None,
                  on_clip: Callable[[str], None] = lambda event_id: None) -> None:
@@ -59,8 +59,8 @@ class ClipRecorder:
     # -- the capture thread ------------------------------------------------------------------------------
     def sink(self, packet: Any, stream: Any, wall_time: float) -> None:
         """One demuxed video packet (``av.Packet``) of ``stream``, captured at ``wall_time`` (epoch s)."""
-        if packet.size == 0:
-            return  # a flush packet
+        if packet.size == 0 or self._thread is None:
+            return  # a flush packet, or not recording (not started, or the store could not open)
         if stream is not self._stream:
             self._template = StreamTemplate(stream)
             self._stream = stream
@@ -86,11 +86,17 @@ class ClipRecorder:
             pass  # the worker is busy anyway and reads the controls before each packet
 
     @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
     def recording_ids(self) -> list[str]:
         return list(self._clips)
 
     # -- life ------------------------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the writer (``store`` set by then)."""
+        assert self.store is not None
         self._thread = threading.Thread(target=self._run, name="edgecam-clips", daemon=True)
         self._thread.start()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -93,18 +94,30 @@ class EventRecorder:
         if clip_mode is not None:
             from edgecam.events.clips import ClipRecorder
 
-            self.clips = ClipRecorder(self._store, settings.pre_s, settings.post_s, recording=lambda: self.recording,
+            self.clips = ClipRecorder(None, settings.pre_s, settings.post_s, recording=lambda: self.recording,
                                       on_disk_full=self._on_disk_full, on_clip=self._after_clip)
             if clip_mode == "encode":
                 from edgecam.events.encoder import SoftwareEncoder
 
                 self.encoder = SoftwareEncoder(self.clips.sink, settings.clip_width, settings.clip_fps)
 
-    @property
-    def _store(self) -> EventStore:
-        if self.store is None:
-            self.store = EventStore(self.directory, int(self.settings.max_mb * MiB), self.settings.keep_days * 86400.0)
-        return self.store
+    def _open_store(self) -> EventStore | None:
+        """The store, opened (and made consistent after a crash) on first use; None while the disk refuses it."""
+        if self.store is not None:
+            return self.store
+        if time.monotonic() < self._full_until:
+            return None
+        from edgecam.events.mp4 import salvage_clip
+
+        try:
+            store = EventStore(self.directory, int(self.settings.max_mb * MiB), self.settings.keep_days * 86400.0)
+            store.recover(salvage_clip)
+            store.enforce()
+        except (OSError, sqlite3.Error) as exc:  # the daemon runs on without a history
+            self._on_disk_full(exc, what="cannot open the event store")
+            return None
+        self.store = store
+        return store
 
     @property
     def packet_sink(self) -> Callable[[Any, Any, float], None] | None:
@@ -113,26 +126,20 @@ class EventRecorder:
 
     @property
     def recording(self) -> bool:
-        return time.monotonic() >= self._full_until
+        return self.store is not None and time.monotonic() >= self._full_until
 
     # -- Publisher ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        from edgecam.events.mp4 import salvage_clip
-
-        store = self._store
-        try:
-            store.recover(salvage_clip)
-            store.enforce()
-        except Exception as exc:  # noqa: BLE001 - the daemon runs on without history if the disk is broken
-            if not is_disk_full(exc):
-                raise
-            self._on_disk_full(exc)
+        self._thread = threading.Thread(target=self._run, name="edgecam-events", daemon=True)
+        self._thread.start()
+        store = self._open_store()
+        if store is None:  # retried by the writer; clips stay off for this run
+            return
         n, size = store.totals()
         log.info("event history: %d event(s), %.1f MiB in %s%s", n, size / MiB, self.directory,
                  f"; clips by {self.clip_mode}" if self.clip_mode else "; no clips")
-        self._thread = threading.Thread(target=self._run, name="edgecam-events", daemon=True)
-        self._thread.start()
         if self.clips is not None:
+            self.clips.store = store
             self.clips.start()
         if self.encoder is not None:
             self.encoder.start()
@@ -147,18 +154,20 @@ class EventRecorder:
             if e.type == "end" and e.id in self._live and recording:
                 e = dataclasses.replace(
                     e, snapshot=evidence_path(e.id, "snapshot.jpg", self.url_base),
-                    clip=evidence_path(e.id, "clip.mp4", self.url_base) if self.clips is not None else None)
+                    clip=evidence_path(e.id, "clip.mp4", self.url_base) if self.clips is not None and self.clips.running
+                    else None)
             out.append(e)
         return tuple(out)
 
     def publish(self, update: FrameUpdate) -> None:
         frame = update.frame if update.frame.index >= 0 else None  # index -1: the shutdown update
+        clips = self.clips if self.clips is not None and self.clips.running else None
         for e in update.events:
             if e.type == "new":
                 live = self._live[e.id] = _Live(e, frame, e.box, e.top_score, False)
                 self._save(live, None)
-                if self.clips is not None:
-                    self.clips.open(e.id, e.start_time)
+                if clips is not None:
+                    clips.open(e.id, e.start_time)
             elif e.type == "update" and e.id in self._live:
                 self._live[e.id].event = e
         if frame is not None:
@@ -170,9 +179,9 @@ class EventRecorder:
             if e.type == "end" and (live := self._live.pop(e.id, None)) is not None:
                 live.event = e
                 self._save(live, e.end_time)
-                if self.clips is not None:
-                    self.clips.close(e.id, e.end_time or e.start_time)
-        if self.encoder is not None and frame is not None:
+                if clips is not None:
+                    clips.close(e.id, e.end_time or e.start_time)
+        if clips is not None and self.encoder is not None and frame is not None:
             self.encoder.offer(frame)
 
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
@@ -228,9 +237,9 @@ class EventRecorder:
     def _write(self, job: _Save) -> None:
         from edgecam.events.snapshot import render_evidence
 
-        if not self.recording:
+        store = self._open_store()
+        if store is None or not self.recording:
             return
-        store = self._store
         files = {}
         if job.frame is not None:
             files = render_evidence(job.frame, job.box, job.record.label, max(job.score, 0.0),
@@ -248,13 +257,19 @@ class EventRecorder:
             self.on_snapshot(job.record.label, boxed)
 
     def _after_clip(self, event_id: str) -> None:
-        self._store.enforce(keep=self.clips.recording_ids)
+        if self.store is not None:
+            self.store.enforce(keep=self.clips.recording_ids)
 
-    def _on_disk_full(self, exc: BaseException) -> None:
+    def _on_disk_full(self, exc: BaseException, what: str = "") -> None:
+        """A write failed for lack of space (or the store would not open): stop recording for ``RETRY_S``."""
         self.disk_full += 1
         now = time.monotonic()
         self._full_until = now + RETRY_S
         if now - self._warned_at >= WARN_EVERY_S:
             self._warned_at = now
-            log.warning("event history: the disk is full (%s) in %s; recording stops for %.0f s, detection and "
-                        "MQTT go on; free space or lower [events] max_mb", exc, self.directory, RETRY_S)
+            if what:
+                log.warning("event history: %s in %s (%s); recording is off, detection and MQTT go on; make "
+                            "[output] state_dir writable with free space", what, self.directory, exc)
+            else:
+                log.warning("event history: the disk is full (%s) in %s; recording stops for %.0f s, detection and "
+                            "MQTT go on; free space or lower [events] max_mb", exc, self.directory, RETRY_S)

@@ -206,8 +206,9 @@ def test_sigkill_mid_clip_then_every_listed_clip_plays(tmp_path):
                        extra=EVENTS_ON.replace(f"post_s = {POST_S}", "post_s = 60.0"))
     events_dir = camera_dir(tmp_path / "state") / "events"
     with Daemon(cfg, tmp_path / "run") as daemon:
-        daemon.wait_until(lambda: any(p.stat().st_size > 50_000 for p in events_dir.glob("*.clip.mp4.part")), 120,
-                          "a clip being written")
+        daemon.wait_until(lambda: any(e["type"] == "end" for e in daemon.events())
+                          and any(p.stat().st_size > 30_000 for p in events_dir.glob("*.clip.mp4.part")), 120,
+                          "an ended event whose clip is still being written (post-roll)")
         daemon.kill()
     parts = [p.name.split(".clip.mp4.part")[0] for p in events_dir.glob("*.clip.mp4.part")]
     assert parts

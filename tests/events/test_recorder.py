@@ -72,3 +72,19 @@ def test_clip_modes():
     assert clip_mode("on", source_has_packets=False) == "encode"
     assert clip_mode("on", source_has_packets=True) == "copy"
     assert clip_mode("off", source_has_packets=True) is None
+
+
+def test_a_store_that_cannot_open_leaves_the_daemon_running(tmp_path, caplog):
+    """A file where the events directory should be (or a full disk at start): one warning, no history, no raise."""
+    (tmp_path / "events").write_text("not a directory")
+    recorder = EventRecorder(EventsSettings(clips="on"), "yard", tmp_path / "events", clip_mode="encode")
+    recorder.start()
+    try:
+        ends = _run(recorder)
+        assert ends and ends[0].snapshot is None and ends[0].clip is None
+        stats = recorder.stats()
+        assert stats["recording"] is False and stats["disk_full"] == 1 and stats["stored"] == 0
+    finally:
+        recorder.close()
+    warnings = [r.getMessage() for r in caplog.records if "cannot open the event store" in r.getMessage()]
+    assert len(warnings) == 1 and "state_dir" in warnings[0]
