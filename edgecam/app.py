@@ -162,13 +162,17 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled or settings.events.enabled:  # spool, discovery record, journal, event history
+        if settings.mqtt.enabled or settings.web.enabled or settings.events.enabled:  # spool, journal, controls, history
+            from edgecam.runtime.controlstore import ControlStore
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
+            ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         publishers = build_publishers(settings, controls, detector, state_dir)
         events = connect_event_history(publishers)
         for p in publishers:
+            if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
+                p.on_fatal = stop.set
             p.start()
             stack.callback(p.close)
 
@@ -215,6 +219,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         watchdog.status_provider = status
         pipeline.run()
+        fatal = next((e for e in (getattr(p, "fatal_error", None) for p in publishers) if e is not None), None)
+        if fatal is not None:
+            raise fatal
         if not stop.is_set():
             notifier.stopping("stopping: flushing events")
         if capture.error is not None and not stop.is_set():

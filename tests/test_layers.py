@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("edgecam.bundles", "edgecam.render"),
     ("edgecam", "edgecam.domain", "edgecam.errors", "edgecam.limits", "edgecam.files", "edgecam.records",
      "edgecam.fields", "edgecam.names", "edgecam.secrets", "edgecam.confidence", "edgecam.controls",
-     "edgecam.plugins", "edgecam.known_models"),  # the ground floor (known_models: the pinned model hashes)
+     "edgecam.plugins", "edgecam.known_models", "edgecam.identity"),  # the ground floor (known_models: the pinned model hashes)
 )
 PACKAGES = ("edgecam", "deploy")
 

@@ -10,7 +10,7 @@ Layout under ``<prefix>/<camera>/``:
 - ``snapshot``                JPEG with boxes (retained)
 - ``<label>/snapshot``        the last ended event's best snapshot with that label (event history; retained)
 - ``stats``                   health JSON (retained)
-- ``set/<name>``              commands: ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
+- ``set/<name>``              commands (``commands.py``): ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
 - ``state/<name>``            accepted command state, echoed (retained)
 
 Labels are used verbatim except that the MQTT special characters ``/ + #`` (and NUL) become ``_``.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-COMMANDS = ("detection", "conf")
+from edgecam.names import slug
 
 _UNSAFE = re.compile(r"[/+#\x00]")
 
@@ -78,11 +78,15 @@ class Topics:
         return f"{self.base}/state/{name}"
 
     def command_name(self, topic: str) -> str | None:
-        """The command ``name`` if ``topic`` is ``<base>/set/<name>`` for a known command, else None."""
+        """The ``name`` if ``topic`` is ``<base>/set/<name>`` (known command or not), else None."""
         head = f"{self.base}/set/"
-        if topic.startswith(head) and topic[len(head):] in COMMANDS:
-            return topic[len(head):]
-        return None
+        name = topic[len(head):]
+        return name if topic.startswith(head) and "/" not in name else None
+
+
+def owner_topic(prefix: str, camera: str) -> str:
+    """The retained owner record of a camera, keyed by its slug (``Front-Door`` and ``front_door`` meet)."""
+    return f"{prefix}/{slug(camera)}/owner"
 
 
 def discovery_topic(ha_prefix: str, node_id: str) -> str:
