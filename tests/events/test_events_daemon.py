@@ -161,18 +161,21 @@ def test_review_page_shows_thumbnails_and_plays_a_clip(history):
         browser.get(f"{view.url}events")
         wait.until(lambda d: d.execute_script(
             "const t = [...document.querySelectorAll('#grid img.thumb')];"
-            "return t.length >= 3 && t.every(i => i.complete && i.naturalWidth > 0);"))
-        clip_id = next(e["id"] for e in api_events(view) if e["clip"])
+            "return t.length >= 3 && t.every(i => i.complete && i.naturalWidth > 0);"), "thumbnails shown")
+        shown = set(browser.execute_script("return [...document.querySelectorAll('.card')].map(c => c.dataset.id)"))
+        clip_id = next(e["id"] for e in api_events(view) if e["clip"] and e["id"] in shown)
         browser.find_element(By.CSS_SELECTOR, f'.card[data-id="{clip_id}"]').click()
-        wait.until(lambda d: d.execute_script("return document.getElementById('d-clip').readyState >= 2"))
+        wait.until(lambda d: d.execute_script("return document.getElementById('d-clip').readyState >= 2"),
+                   "the clip loaded (readyState >= 2)")
         browser.execute_script("document.getElementById('d-clip').play()")
-        wait.until(lambda d: d.execute_script("return document.getElementById('d-clip').currentTime > 0.3"))
+        wait.until(lambda d: d.execute_script("return document.getElementById('d-clip').currentTime > 0.3"),
+                   "the clip playing (currentTime advancing)")
         assert browser.execute_script("return document.getElementById('d-clip').error") is None
         wait.until(lambda d: d.execute_script(
-            "const i = document.getElementById('d-snapshot'); return i.complete && i.naturalWidth > 0"))
+            "const i = document.getElementById('d-snapshot'); return i.complete && i.naturalWidth > 0"), "the snapshot")
         # delete from the page: the event leaves the index and the grid
         browser.find_element(By.ID, "d-delete").click()
-        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'.card[data-id="{clip_id}"]'))
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, f'.card[data-id="{clip_id}"]'), "the card deleted")
         assert clip_id not in {e["id"] for e in api_events(view)}
         assert request(view, "GET", f"/api/events/{clip_id}/clip.mp4").status == 404
     finally:
