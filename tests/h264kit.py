@@ -12,12 +12,13 @@ import av
 import cv2
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from sharedkit import IMAGES
+
 
 
 def h264_file(seconds: float, fps: int = 10, gop: int = 10, size: tuple[int, int] = (320, 240)) -> bytes:
     """An MP4 of ``seconds`` of H.264 at ``fps`` (a keyframe every ``gop`` frames) cycling through the photos."""
-    photos = [cv2.resize(cv2.imread(str(SHARED / "images" / n)), size) for n in ("horse.jpg", "cat.jpg", "bike.jpg")]
+    photos = [cv2.resize(cv2.imread(str(IMAGES / n)), size) for n in ("horse.jpg", "cat.jpg", "bike.jpg")]
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=fps)

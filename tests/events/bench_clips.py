@@ -27,7 +27,7 @@ from edgecam.domain import Frame  # noqa: E402
 from edgecam.events.clips import ClipRecorder  # noqa: E402
 from edgecam.events.encoder import SoftwareEncoder  # noqa: E402
 from edgecam.events.store import EventRecord, EventStore  # noqa: E402
-from h264kit import SHARED  # noqa: E402
+from sharedkit import HORSE  # noqa: E402
 
 
 def cpu() -> float:
@@ -37,7 +37,7 @@ def cpu() -> float:
 
 def camera_video(width: int, height: int, seconds: int, fps: int = 25) -> bytes:
     """A camera-like H.264 stream: the photo panning slowly, a keyframe every 2 s, no B-frames."""
-    photo = cv2.resize(cv2.imread(str(SHARED / "images" / "horse.jpg")), (width + 200, height))
+    photo = cv2.resize(cv2.imread(str(HORSE)), (width + 200, height))
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
         s = out.add_stream("libx264", rate=fps)
@@ -82,7 +82,7 @@ def bench_copy(width: int, height: int, seconds: int = 20) -> None:
 
 
 def bench_encode(width: int, frames: int = 100) -> None:
-    photo = cv2.resize(cv2.imread(str(SHARED / "images" / "horse.jpg")), (1280, 720))
+    photo = cv2.resize(cv2.imread(str(HORSE)), (1280, 720))
     got = []
     encoder = SoftwareEncoder(lambda packet, stream, wall: got.append(packet.size), width, 5.0)
     encoder.start()

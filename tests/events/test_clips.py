@@ -13,6 +13,7 @@ from edgecam.events.encoder import SoftwareEncoder
 from edgecam.events.mp4 import clip_plays, salvage_clip
 from edgecam.events.store import EventRecord, EventStore
 from h264kit import decoded_times, feed, h264_file
+from sharedkit import HORSE
 
 
 def _store(tmp_path) -> EventStore:
@@ -95,14 +96,12 @@ def test_software_encoder_clip(tmp_path):
     """clips = "on" without camera packets: frames → libx264 → the same ring and remuxer."""
     import cv2
 
-    from h264kit import SHARED
-
     store = _store(tmp_path)
     clips = ClipRecorder(store, pre_s=1.0, post_s=0.5)
     encoder = SoftwareEncoder(clips.sink, max_width=320, fps=10.0)
     clips.start()
     encoder.start()
-    image = cv2.imread(str(SHARED / "images" / "horse.jpg"))
+    image = cv2.imread(str(HORSE))
     t0 = 3_000_000.0
     _event(store, "sw", t0 + 2.0)
     for i in range(40):  # 4 s at 10 fps; the event from 2.0 to 3.0 s

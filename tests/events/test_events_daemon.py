@@ -19,10 +19,9 @@ import pytest
 
 from broker import Mosquitto, MqttRecorder
 from daemonkit import BASE, EVENTS, Daemon, camera_dir, write_config
+from sharedkit import HORSE
 from webkit import LiveView, request
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-HORSE = SHARED / "images" / "horse.jpg"
 PRE_S, POST_S, CLIP_FPS = 1.0, 0.5, 10.0
 EVENTS_ON = f'\n[events]\nclips = "on"\npre_s = {PRE_S}\npost_s = {POST_S}\nclip_fps = {CLIP_FPS}\nclip_width = 320\n'
 

@@ -13,14 +13,15 @@ import pytest
 from edgecam.domain import Frame
 from edgecam.events.snapshot import render_evidence
 from edgecam.events.store import EventRecord, EventStore
-from h264kit import SHARED, h264_file
+from h264kit import h264_file
+from sharedkit import HORSE
 from webkit import request
 
 
 @pytest.fixture
 def history(tmp_path, live_view):
     store = EventStore(tmp_path / "events", 10**9, 10**12)
-    image = cv2.imread(str(SHARED / "images" / "horse.jpg"))
+    image = cv2.imread(str(HORSE))
     frame = Frame(image, 0, 1.0, "BGR")
     records = [EventRecord("1765000000.000-aaaa0001", "person", ("left",), 1765000000.0, 1765000004.0, 0.91),
                EventRecord("1765000100.000-aaaa0002", "dog", (), 1765000100.0, 1765000103.0, 0.77),
@@ -70,7 +71,7 @@ def test_evidence_files_and_ranges(history):
         image = cv2.imdecode(np.frombuffer(r.body, np.uint8), cv2.IMREAD_COLOR)
         assert image is not None and image.shape[0] > 0
     snapshot = cv2.imdecode(np.frombuffer(request(view, "GET", f"{base}/snapshot.jpg").body, np.uint8), 1)
-    assert snapshot.shape[:2] == cv2.imread(str(SHARED / "images" / "horse.jpg")).shape[:2]  # full resolution
+    assert snapshot.shape[:2] == cv2.imread(str(HORSE)).shape[:2]  # full resolution
 
     whole = request(view, "GET", f"{base}/clip.mp4")
     assert whole.status == 200 and whole.headers["Content-Type"] == "video/mp4"
