@@ -170,6 +170,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         publishers = build_publishers(settings, controls, detector, state_dir)
         events = connect_event_history(publishers)
+        if events is not None:
+            tracker = events.naming(tracker)  # every end event names its snapshot and clip
         for p in publishers:
             if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
                 p.on_fatal = stop.set
@@ -198,7 +200,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             motion=motion, thermal=thermal, set_fps=capture.set_fps, health=health,
             extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
-            on_first_frame=on_first_frame, evidence=events.name_evidence if events is not None else None,
+            on_first_frame=on_first_frame,
         )
 
         for p in publishers:

@@ -253,6 +253,8 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         publishers = build_publishers(settings, controls, detector)
         mqtt = next(p for p in publishers if p.kind == "mqtt")
         recorder = next((p for p in publishers if p.kind == "events"), None)
+        if recorder is not None:
+            tracker = recorder.naming(tracker)
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -273,8 +275,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
             clock = FrameTimes()
             pipe = Pipeline(settings.camera.id, capture.get, lambda: capture.done, detector, tracker,
                             [*publishers, clock], controls, stats_interval_s=settings.output.stats_interval_s,
-                            max_frames=frames, overlap=overlap,
-                            evidence=recorder.name_evidence if recorder is not None else None)
+                            max_frames=frames, overlap=overlap)
             pipe.times = times
             modes.append(pipe.overlap)
             cpu0 = time.process_time()

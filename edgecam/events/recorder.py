@@ -57,6 +57,26 @@ class _Save:
     score: float
 
 
+class EvidenceNamingTracker:
+    """A tracker (``update``/``flush`` → an output with ``events``) whose events pass through ``name`` first,
+    so every publisher sees the ``end`` events with their evidence; everything else is the tracker's."""
+
+    def __init__(self, tracker: Any, name: Callable[[Sequence[Event]], tuple[Event, ...]]) -> None:
+        self._tracker, self._name = tracker, name
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        return self._named(self._tracker.update(*args, **kwargs))
+
+    def flush(self, *args: Any, **kwargs: Any) -> Any:
+        return self._named(self._tracker.flush(*args, **kwargs))
+
+    def _named(self, out: Any) -> Any:
+        return dataclasses.replace(out, events=self._name(out.events)) if out.events else out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
+
+
 class EventRecorder:
     kind = "events"
 
@@ -143,6 +163,11 @@ class EventRecorder:
             self.clips.start()
         if self.encoder is not None:
             self.encoder.start()
+
+    def naming(self, tracker: Any) -> "EvidenceNamingTracker":
+        """``tracker`` whose ``end`` events name their evidence (:meth:`name_evidence`), on every path the
+        pipeline ends tracks by: each frame, a lost camera, shutdown."""
+        return EvidenceNamingTracker(tracker, self.name_evidence)
 
     def name_evidence(self, events: Sequence[Event]) -> tuple[Event, ...]:
         """``events`` with each ``end`` naming its snapshot and clip (None when there is none)."""

@@ -65,14 +65,12 @@ class Pipeline:
         extra_stats: Callable[[], dict] | None = None, stats_interval_s: float = 10.0,
         max_frames: int | None = None, on_first_frame: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic, overlap: bool | None = None,
-        evidence: Callable[[tuple], tuple] | None = None,
     ) -> None:
         self.camera_id, self.next_frame, self.source_exhausted = camera_id, next_frame, source_exhausted
         self.detector, self.tracker, self.publishers, self.controls = detector, tracker, list(publishers), controls
         self.motion, self.thermal, self.set_fps, self.health = motion, thermal, set_fps, health
         self.extra_stats, self.stats_interval_s, self.max_frames = extra_stats, stats_interval_s, max_frames
         self.on_first_frame, self.clock = on_first_frame, clock
-        self.evidence = evidence  # names each ``end`` event's snapshot/clip before any publisher sees it
         self.overlap = spare_core(detector) if overlap is None else overlap
         self.stats, self.times = PipelineStats(), StageTimes()
         self.stop_event = threading.Event()
@@ -148,7 +146,7 @@ class Pipeline:
             out = self.tracker.update(detections, frame.timestamp, frame.width, frame.height)
         update = FrameUpdate(
             camera=self.camera_id, frame=frame, inference=inference, detections=out.detections,
-            events=self._named(out.events), tracks=out.tracks, counts=out.counts, zone_counts=out.zone_counts,
+            events=out.events, tracks=out.tracks, counts=out.counts, zone_counts=out.zone_counts,
         )
         with self.times.measure("publish"):
             for p in self.publishers:
@@ -167,7 +165,7 @@ class Pipeline:
         empty = Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time())
         update = FrameUpdate(
             camera=self.camera_id, frame=empty, inference=None,
-            detections=Detections.empty(self.detector.class_names), events=self._named(out.events), tracks=out.tracks,
+            detections=Detections.empty(self.detector.class_names), events=out.events, tracks=out.tracks,
             counts=out.counts, zone_counts=out.zone_counts,
         )
         for p in self.publishers:
@@ -176,9 +174,6 @@ class Pipeline:
 
     def stop(self) -> None:
         self.stop_event.set()
-
-    def _named(self, events: tuple) -> tuple:
-        return self.evidence(events) if self.evidence is not None and events else events
 
     # -- stats, thermal, health ------------------------------------------------------------------
     def _stats_if_due(self) -> None:

@@ -104,6 +104,7 @@ def test_stream_copy_clip_from_a_real_rtsp_camera(tmp_path):
             end = next(e for e in daemon.events() if e["type"] == "end" and e["id"] == item["id"])
             assert end["clip"] == item["clip"]
             (tmp_path / "clip.mp4").write_bytes(request(view, "GET", item["clip"]).body)
+            daemon.wait_until(lambda: _stats(daemon)["events"].get("clips", 0) >= 1, 30, "the clip in the stats")
             events_stats = _stats(daemon)["events"]
             assert daemon.terminate() == 0
     finally:

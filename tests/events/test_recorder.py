@@ -24,7 +24,7 @@ def _frame(i: int) -> np.ndarray:
 
 
 def _run(recorder: EventRecorder) -> list:
-    tracker = IouTracker(TrackerSettings(min_hits=2, max_missed=1))
+    tracker = recorder.naming(IouTracker(TrackerSettings(min_hits=2, max_missed=1)))  # as the app wires it
     box = np.array([[100, 60, 160, 200]], np.float32)
     ends = []
     t0 = time.time()
@@ -32,7 +32,7 @@ def _run(recorder: EventRecorder) -> list:
         dets = Detections(box, np.array([score], np.float32), np.zeros(1, np.int32), NAMES) if score else \
             Detections.empty(NAMES)
         out = tracker.update(dets, t0 + i * 0.2, 320, 240)
-        events = recorder.name_evidence(out.events)
+        events = out.events
         recorder.publish(FrameUpdate("yard", Frame(_frame(i), i, t0 + i * 0.2, "BGR"), None, out.detections, events,
                                      out.tracks, out.counts, out.zone_counts))
         ends += [e for e in events if e.type == "end"]
