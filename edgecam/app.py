@@ -97,7 +97,7 @@ def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
 def build_tracker(settings: Settings):
     from edgecam.tracking.tracker import IouTracker
 
-    return IouTracker(settings.tracking, settings.zones, settings.masks)
+    return IouTracker(settings.tracking, settings.zones, settings.masks, filters=settings.filters)
 
 
 def configured_labels(settings: Settings) -> tuple[str, ...]:
@@ -169,6 +169,11 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         publishers = build_publishers(settings, controls, detector, state_dir)
+        web = next((p for p in publishers if getattr(p, "kind", None) == "web"), None)
+        if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
+            from edgecam.config.loader import check_text
+
+            web.attach_editor(Path(config_path), tracker.set_regions, check_text)
         events = connect_event_history(publishers)
         if events is not None:
             tracker = events.naming(tracker)  # every end event names its snapshot and clip

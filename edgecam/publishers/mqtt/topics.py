@@ -68,6 +68,10 @@ class Topics:
         """The best snapshot of the last ended event with ``label`` (event history; retained)."""
         return f"{self.base}/{topic_level(label)}/snapshot"
 
+    def attributes(self, label: str) -> str:
+        """Retained JSON attributes of a label's count/occupancy entities (``{"stationary": n}``)."""
+        return f"{self.count(label)}/attributes"
+
     def zone_count(self, zone: str, label: str) -> str:
         return f"{self.base}/zone/{topic_level(zone)}/{topic_level(label)}"
 
