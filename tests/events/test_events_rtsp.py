@@ -46,7 +46,7 @@ stats_interval_s = 0.5
 
 [tracking]
 min_hits = 2
-max_missed = 2
+max_missed_s = 0.5
 
 [motion]
 enabled = false

@@ -24,7 +24,7 @@ def _frame(i: int) -> np.ndarray:
 
 
 def _run(recorder: EventRecorder) -> list:
-    tracker = recorder.naming(IouTracker(TrackerSettings(min_hits=2, max_missed=1)))  # as the app wires it
+    tracker = recorder.naming(IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.3)))  # as the app wires it
     box = np.array([[100, 60, 160, 200]], np.float32)
     ends = []
     t0 = time.time()
