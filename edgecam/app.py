@@ -64,12 +64,34 @@ def build_publishers(settings: Settings, controls: Controls, detector, state_dir
     return pubs
 
 
-def build_capture(settings: Settings, base_dir: Path):
+def connect_event_history(publishers: list) -> object | None:
+    """The event history publisher, wired to its neighbours: the live view serves its store, MQTT announces
+    and publishes a "Last <label>" image per label.  None when ``[events]`` is off."""
+    events = next((p for p in publishers if p.kind == "events"), None)
+    if events is not None:
+        for p in publishers:
+            if p.kind == "web":
+                p.events = events
+            elif p.kind == "mqtt":
+                p.announce_last_snapshots()
+                events.on_snapshot = p.publish_last_snapshot
+    return events
+
+
+def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
+    """The capture thread; ``packet_sink`` (the event history's clips) goes to a source that offers packets."""
     from edgecam.runtime.capture import CaptureThread
     from edgecam.sources.base import load_source_class
 
     cls = load_source_class(settings.camera.source)
-    return CaptureThread(lambda: cls.from_settings(settings.camera, base_dir=base_dir), settings.camera)
+
+    def open_source():
+        source = cls.from_settings(settings.camera, base_dir=base_dir)
+        if packet_sink is not None and hasattr(source, "set_packet_sink"):
+            source.set_packet_sink(packet_sink)
+        return source
+
+    return CaptureThread(open_source, settings.camera)
 
 
 def build_tracker(settings: Settings):
@@ -143,7 +165,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled or settings.web.enabled:  # spool, discovery record, journal, controls
+        if settings.mqtt.enabled or settings.web.enabled or settings.events.enabled:  # spool, journal, controls, history
             from edgecam.runtime.controlstore import ControlStore
             from edgecam.runtime.statedir import claim_state_dir
 
@@ -155,13 +177,17 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             from edgecam.config.loader import check_text
 
             web.attach_editor(Path(config_path), tracker.set_regions, check_text)
+        events = connect_event_history(publishers)
+        if events is not None:
+            tracker = events.naming(tracker)  # every end event names its snapshot and clip
         for p in publishers:
             if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
                 p.on_fatal = stop.set
             p.start()
             stack.callback(p.close)
 
-        capture = build_capture(settings, Path(config_path).resolve().parent)
+        capture = build_capture(settings, Path(config_path).resolve().parent,
+                                events.packet_sink if events is not None else None)
         capture.start()
         stack.callback(capture.stop)
 

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_positive_int, default=60, help="frames per --pipeline round (default 60)")
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
+    p.add_argument("--events", choices=("off", "auto", "clips"), default="auto",
+                   help="--pipeline event history: off, auto (the default [events]: snapshots) or clips "
+                        "(software-encoded clips, [events] clips = \"on\")")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
     p.add_argument("--lores", type=_lores, default=(640, 360), metavar="WxH",
                    help="frame size of a --pipeline yuv420: source (default 640x360, the picamera2 lores default)")

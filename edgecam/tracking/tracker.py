@@ -313,7 +313,7 @@ class IouTracker:
         tracks = tuple(
             TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
                       score=float(t.median()), zones=self._zones_of(t), stationary=t.stationary,
-                      missed=int(t.missed))
+                      missed=int(t.missed), top_score=float(t.top))
             for t in confirmed
         )
         for label in self._counts:

@@ -398,9 +398,9 @@ def test_event_and_detections_payload_keys_are_pinned():
     """CONTRACT §6: renaming or dropping one of these keys breaks subscribers."""
     ev = Event("new", "1-ab", "person", 0.8, 0.9, (1, 2, 3, 4), 1000.0, zones=("drive",))
     assert set(ev.to_payload()) == EVENT_KEYS
-    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS
+    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS | {"snapshot", "clip"}  # §6: an end names its evidence
     restart = replace(ev, type="end", end_time=1001.0, reason="restart").to_payload()
-    assert set(restart) == EVENT_KEYS | {"reason"} and restart["reason"] == "restart"
+    assert set(restart) == EVENT_KEYS | {"snapshot", "clip", "reason"} and restart["reason"] == "restart"
     payload = detections_payload(_update(3, 2))
     assert set(payload) == DETECTIONS_KEYS
     assert all(set(d) == DETECTION_KEYS for d in payload["detections"]) and len(payload["detections"]) == 2

@@ -13,6 +13,8 @@ have a unit; every control has an icon.
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``), for
   the labels the zone lists (``zone_labels``), or every label when it lists none
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
+- with the event history on (``last_snapshots``), per label an ``image`` "Last <label>": the best snapshot of
+  the last ended event with that label (``<base>/<label>/snapshot``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
   (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key
   carries a reading (``diagnostics``: no entity that could only ever be unknown), and each template
@@ -117,6 +119,7 @@ def components(
     diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
     qos: int = 1,
     zone_labels: Mapping[str, Iterable[str]] | None = None,
+    last_snapshots: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``
     (a zone listed in ``zone_labels`` with labels: only those), with diagnostic entities for the stats
@@ -128,6 +131,10 @@ def components(
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         out.update(_label_components(topics, node, label, None))
+        if last_snapshots:
+            out[f"{node}_{slug(label)}_last"] = {"p": "image", "name": f"Last {label}",
+                                                  "unique_id": f"{node}_{slug(label)}_last",
+                                                  "image_topic": topics.last_snapshot(label), "content_type": "image/jpeg"}
     for zone in zones:
         for label in sorted(set((zone_labels or {}).get(zone, ()))) or labels:
             out.update(_label_components(topics, node, label, zone))

@@ -209,6 +209,15 @@ class MqttPublisher:
         if kept:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
 
+    def announce_last_snapshots(self) -> None:
+        """The event history is on: announce a "Last <label>" image entity per label (call before start)."""
+        self._announcer.last_snapshots = True
+
+    def publish_last_snapshot(self, label: str, jpeg: bytes) -> None:
+        """The event history's best snapshot of the last ended ``label`` event (retained; any thread)."""
+        if not self._closed:
+            self._set_retained(self.topics.last_snapshot(label), jpeg)
+
     # ------------------------------------------------------------------ status
     @property
     def fatal_error(self) -> UsageError | None:

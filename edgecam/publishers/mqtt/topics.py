@@ -8,6 +8,7 @@ Layout under ``<prefix>/<camera>/``:
 - ``<label>``                 current count of confirmed tracks with that label (retained)
 - ``zone/<zone>/<label>``     the same, inside one zone (retained)
 - ``snapshot``                JPEG with boxes (retained)
+- ``<label>/snapshot``        the last ended event's best snapshot with that label (event history; retained)
 - ``stats``                   health JSON (retained)
 - ``set/<name>``              commands (``commands.py``): ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
 - ``state/<name>``            accepted command state, echoed (retained)
@@ -62,6 +63,10 @@ class Topics:
 
     def count(self, label: str) -> str:
         return f"{self.base}/{topic_level(label)}"
+
+    def last_snapshot(self, label: str) -> str:
+        """The best snapshot of the last ended event with ``label`` (event history; retained)."""
+        return f"{self.base}/{topic_level(label)}/snapshot"
 
     def attributes(self, label: str) -> str:
         """Retained JSON attributes of a label's count/occupancy entities (``{"stationary": n}``)."""
