@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.config.schema import Settings
+from edgecam.latency import LatencyWindow
 from edgecam.runtime.controls import Controls
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
@@ -25,9 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def build_detector(settings: Settings):
-    from edgecam.detectors.base import load_detector_class
+    import dataclasses
 
-    return load_detector_class(settings.model.backend).from_settings(settings.model)
+    from edgecam.detectors.base import load_detector_class
+    from edgecam.detectors.settings import resolve_threads
+
+    threads = resolve_threads(settings.model.threads, settings.camera.decodes_in_process())
+    if threads != settings.model.threads:
+        log.info("model threads = %d (auto, source %s)", threads, settings.camera.source)
+    model = dataclasses.replace(settings.model, threads=threads)
+    return load_detector_class(model.backend).from_settings(model)
 
 
 def warm_up_detector(detector, settings: Settings):
@@ -50,7 +58,7 @@ DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
 
 
 def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...],
-                     state_dir: Path | None = None) -> list:
+                     state_dir: Path | None = None, latency=None) -> list:
     """The configured publishers; ``state_dir`` is the camera's (locked) state directory."""
     from edgecam.publishers.base import load_publisher_class
     from edgecam.runtime.statedir import camera_state_dir
@@ -64,6 +72,7 @@ def build_publishers(settings: Settings, controls: Controls, detector, zones: tu
             state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
             labels=configured_labels(settings), zones=zones,
             default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
+            latency=latency,
         ))
     return pubs
 
@@ -158,7 +167,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
-        publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir)
+        latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
+        publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir, latency)
         web = build_web(settings, controls, detector)
         publishers += [web] if web is not None else []
         for p in publishers:
@@ -166,6 +176,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             stack.callback(p.close)
 
         capture = build_capture(settings, Path(config_path).resolve().parent)
+        # the capture supervisor's heartbeat, not the camera's frames: an outage is no hang
+        # (it stops only while an abandoned read does not return: a hung read, or a dead thread)
+        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
+        capture.heartbeat = lambda: health.stamp("capture")
         capture.start()
         stack.callback(capture.stop)
 
@@ -173,12 +187,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         if thermal is not None:  # already at the soft limit after the warm-up: start throttled
             capture.set_fps(thermal.prime(warm.end_c, time.monotonic()))
         motion = MotionGate(settings.motion) if settings.motion.enabled else None
-        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
         health.register("inference", 20.0)
         ready = ["running: {} at {}, camera {}; {}".format(detector.name, settings.model.size, cam.id, warm.summary())]
 
-        def on_first_frame() -> None:  # READY=1 once the model is warm and the camera delivers
-            notifier.ready(ready[0])
+        def on_first_frame() -> None:
             log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
 
         pipeline = Pipeline(
@@ -187,6 +199,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
             on_first_frame=on_first_frame,
+            camera=lambda: (capture.camera, capture.losses), latency=latency,
+            measure_latency=not settings.mqtt.enabled,
         )
 
         if web is not None:
@@ -205,6 +219,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
                                throttled=bool(s.get("throttled")), dropped_frames=s.get("dropped_frames"))
 
         watchdog.status_provider = status
+        # READY=1 once the model is warm and capture runs, camera or not: an outage is no failed start
+        notifier.ready(ready[0])
         pipeline.run()
         if not stop.is_set():
             notifier.stopping("stopping: flushing events")

@@ -41,6 +41,7 @@ REGISTRY: dict[str, str] = {
     "images": "edgecam.sources.images:ImageFolderSource",
     "opencv": "edgecam.sources.opencv:OpenCVSource",
     "picamera2": "edgecam.sources.picamera2:PiCamera2Source",
+    "stream": "edgecam.sources.stream:StreamSource",
 }
 
 

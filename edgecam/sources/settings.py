@@ -31,8 +31,9 @@ class CameraSettings:
     open_timeout_s: Float = Field(default=20.0, ge=0.1, le=3600.0, description="opening (probing a stream, RTSP) may take this long")
     max_pixels: Int = Field(default=MAX_PIXELS_DEFAULT, ge=MAX_PIXELS_MIN, le=MAX_PIXELS_LIMIT,
                             description="refuse images and frames above this many pixels (image files: read from the header before decoding)")
-    reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
-    reconnect_max_s: Float = Field(default=30.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
+    reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0,
+                                       description="wait before the second reopen (the first is at once), doubling")
+    reconnect_max_s: Float = Field(default=5.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is CameraSettings:
@@ -53,6 +54,10 @@ class CameraSettings:
     def frame_size_hint(self) -> tuple[int, int]:
         """A plausible (width, height) of the frames detection will see (for the model warm-up)."""
         return 640, 480
+
+    def decodes_in_process(self) -> bool:
+        """True when this source decodes video/images on the CPU in this process (``threads = "auto"``)."""
+        return True
 
 
 @settings
@@ -88,6 +93,9 @@ class PiCamera2Settings(CameraSettings):
 
     def frame_size_hint(self) -> tuple[int, int]:
         return self.lores_width, self.lores_height
+
+    def decodes_in_process(self) -> bool:
+        return False  # the ISP delivers YUV
 
 
 def _required_path(value: str, what: str, source: str) -> str:
@@ -146,10 +154,42 @@ class ImagesSettings(CameraSettings):
         return self
 
 
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+@settings
+class StreamSettings(CameraSettings):
+    """A network camera decoded by FFmpeg through PyAV (``sources/stream.py``)."""
+
+    source: Literal["stream"] = "stream"
+    path: Str = Field(default="", max_length=4096, description="the camera's URL: rtsp://, rtsps://, http:// or https://")
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport: tcp (reliable) or udp")
+    read_timeout_s: Float = Field(default=5.0, ge=0.1, le=3600.0,
+                                  description="a read that gets no data for this long fails (and the camera is reopened)")
+
+    @field_validator("path")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        _required_path(value, "the camera's rtsp:// or http:// URL", "stream")
+        scheme = value.strip().split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in STREAM_SCHEMES:
+            from edgecam.redact import redact_url
+
+            raise ValueError(f"path for source = \"stream\" must be a URL starting with "
+                             f"{', '.join(s + '://' for s in STREAM_SCHEMES)}; got {redact_url(value)!r}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _path_set(self) -> "StreamSettings":
+        _required_path(self.path, "the camera's rtsp:// or http:// URL", "stream")
+        return self
+
+
 SOURCE_SETTINGS: dict[str, type[CameraSettings]] = {
     "picamera2": PiCamera2Settings,
     "opencv": OpenCVSettings,
     "images": ImagesSettings,
+    "stream": StreamSettings,
 }
 
 
@@ -164,6 +204,7 @@ AnyCameraSettings = Annotated[
         Annotated[PiCamera2Settings, Tag("picamera2")],
         Annotated[OpenCVSettings, Tag("opencv")],
         Annotated[ImagesSettings, Tag("images")],
+        Annotated[StreamSettings, Tag("stream")],
     ],
     Discriminator(_source_of),
 ]

@@ -9,6 +9,7 @@ Entities per camera:
 - per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
+- ``binary_sensor`` camera connectivity (``<base>/camera``: ``online``/``offline``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
   (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key is
   being sent (``diagnostics``), and each template renders ``None`` (Home Assistant: unknown) rather
@@ -17,6 +18,11 @@ Entities per camera:
   range is the one of :mod:`edgecam.detectors.confidence`
 
 Every component carries ``qos``: Home Assistant does not inherit the device-level option.
+
+Availability is per component (a list, so no component mixes it with a device-level
+``availability_topic``): every entity follows the daemon's ``availability``; the counts, occupancies
+and the snapshot also follow the camera (``<base>/camera``) with ``availability_mode: all``, so they
+read *unavailable* rather than a stale number while the camera is down.
 """
 
 from __future__ import annotations
@@ -49,12 +55,26 @@ _DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("temperature", "SoC temperature", "temperature_c",
      {"unit_of_measurement": "°C", "state_class": "measurement", "device_class": "temperature"}),
     ("dropped_frames", "Dropped frames", "dropped_frames", {"state_class": "total_increasing"}),
+    ("reconnects", "Camera reconnects", "reconnects", {"state_class": "total_increasing", "icon": "mdi:camera-retake"}),
+    ("camera_error", "Camera last error", "last_error",
+     {"icon": "mdi:camera-off",  # a state holds at most 255 characters
+      "value_template": "{{ (value_json.last_error or '')[:250] if value_json.last_error is defined else None }}"}),
 )
 _THROTTLED_KEY = "throttled"
 
 # Every stats key a diagnostic entity reads; DEFAULT_DIAGNOSTICS are sent by every pipeline.
 DIAGNOSTIC_KEYS = frozenset({key for _, _, key, _ in _DIAGNOSTIC_SENSORS} | {_THROTTLED_KEY})
 DEFAULT_DIAGNOSTICS = frozenset({"fps", "inference_ms", "dropped_frames"})
+
+
+def _availability(topics: Topics, camera: bool) -> dict[str, Any]:
+    """The daemon's availability, and with ``camera`` also the camera's (both must be ``online``)."""
+    daemon = [{"topic": topics.availability, "payload_available": "online", "payload_not_available": "offline"}]
+    if not camera:
+        return {"availability": daemon}
+    both = daemon + [{"topic": topics.camera_status, "payload_available": "online",
+                      "payload_not_available": "offline"}]
+    return {"availability": both, "availability_mode": "all"}
 
 
 def node_id(camera_id: str) -> str:
@@ -75,6 +95,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_topic": state,
             "value_template": _OCCUPIED,
             "device_class": "occupancy",
+            **_availability(topics, camera=True),
         },
         f"{key}_count": {
             "p": "sensor",
@@ -83,6 +104,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_topic": state,
             "state_class": "measurement",
             "icon": "mdi:counter",
+            **_availability(topics, camera=True),
         },
     }
 
@@ -112,6 +134,17 @@ def components(
         "unique_id": f"{node}_snapshot",
         "image_topic": topics.snapshot,
         "content_type": "image/jpeg",
+        **_availability(topics, camera=True),
+    }
+    out[f"{node}_camera"] = {
+        "p": "binary_sensor",
+        "name": "Camera",
+        "unique_id": f"{node}_camera",
+        "state_topic": topics.camera_status,
+        "payload_on": "online",
+        "payload_off": "offline",
+        "device_class": "connectivity",
+        "entity_category": "diagnostic",
     }
     for obj, name, key, extra in _DIAGNOSTIC_SENSORS:
         if key not in diagnostics:
@@ -160,6 +193,7 @@ def components(
     }
     for cfg in out.values():
         cfg["qos"] = qos
+        cfg.setdefault("availability", _availability(topics, camera=False)["availability"])
     return out
 
 
@@ -195,9 +229,6 @@ def device_payload(
             "sw": __version__,
         },
         "o": dict(ORIGIN),
-        "availability_topic": topics.availability,
-        "payload_available": "online",
-        "payload_not_available": "offline",
         "qos": qos,
         "cmps": cmps,
     }

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edgecam.domain import Event, FrameUpdate, TrackView
+from edgecam.latency import LatencyWindow
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
@@ -61,12 +62,14 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
+        latency: LatencyWindow | None = None,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
         self.controls = controls
         self.state_dir = Path(state_dir)
         self.topics = Topics(settings.prefix, camera_id)
+        self.latency = latency if latency is not None else LatencyWindow()  # capture → feed publish
         self.client_id = client_id or settings.client_id or default_client_id(camera_id)
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
@@ -150,6 +153,10 @@ class MqttPublisher:
                 else:
                     self._dropped_detections += 1
             self._wake.notify()
+
+    def publish_camera(self, state: str) -> None:
+        """The camera's availability (``online``/``offline``) on the retained ``<base>/camera``."""
+        self._set_retained(self.topics.camera_status, state.encode())
 
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
         with self._lock:
@@ -385,6 +392,8 @@ class MqttPublisher:
                 continue
             sent = connected and self._link.publish(gen, self.topics.detections,
                                                     encode(detections_payload(update)), 0, False)
+            if sent and update.inference is not None:
+                self.latency.record(update.frame.timestamp, time.time())
             if not sent:
                 connected = False
                 with self._lock:
