@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--probe", action="store_true",
+                   help="also open the camera once: codec, size and fps, or the camera's own error")
 
     return parser
 
@@ -236,6 +238,23 @@ def cmd_check(args) -> int:
         return exc.exit_code
     for line in lines:
         print(line)
+    if getattr(args, "probe", False):
+        return _probe(args.config)
+    return 0
+
+
+def _probe(config: Path) -> int:
+    from edgecam.config.loader import load_checked
+    from edgecam.errors import SourceError, one_line
+    from edgecam.sources.probe import probe_camera
+
+    settings, _ = load_checked(config)
+    try:
+        line = probe_camera(settings.camera, base_dir=Path(config).resolve().parent)
+    except SourceError as exc:
+        print(f"edgecam check: camera {settings.camera.id}: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(f"camera {settings.camera.id}: {line}")
     return 0
 
 

@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from broker import Mosquitto, MqttRecorder  # noqa: E402
+from rtspkit import rtsp_camera  # noqa: E402,F401 - the RTSP camera fixture
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
