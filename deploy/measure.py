@@ -22,9 +22,14 @@ from edgecam.detectors.settings import DetectorSettings
 EVAL_CONF, EVAL_IOU, EVAL_MAX_DET = 0.001, 0.6, 300
 
 
+def effective_threads(threads: int | None) -> int:
+    """The thread count the detectors actually use (open_detector's default), for the report."""
+    return threads or min(4, os.cpu_count() or 1)
+
+
 def open_detector(bundle: Path | str, size: int = 640, threads: int | None = None, fp16: bool = False,
                   conf: float = EVAL_CONF, iou: float = EVAL_IOU) -> NcnnDetector:
-    threads = threads or min(4, os.cpu_count() or 1)
+    threads = effective_threads(threads)
     settings = DetectorSettings(path=str(bundle), size=size, threads=threads, conf=conf, iou=iou,
                                 fp16=fp16, max_detections=EVAL_MAX_DET)
     return NcnnDetector(resolve(bundle), settings)

@@ -2,7 +2,7 @@
 which it alone disturbs the network least.
 
 For every candidate method the layer is made the *only* int8 layer and the relative error of the
-head outputs is measured on a few calibration images (:func:`deploy.search.layer_sensitivity`, no
+head outputs is measured on a few calibration images (:func:`deploy.sensitivity.layer_sensitivity`, no
 labels).  The layer then keeps that method's weight and input scales.  The choice is independent per
 layer, so interactions between layers are not modelled; the search scores the result like any other
 method, on images it was not calibrated on.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from deploy.calibrate import BlobStats, QuantLayer, Table, make_table
 from deploy.ncnnio import NcnnModel
+from deploy.sensitivity import layer_sensitivity
 
 AUTO = "auto"
 AUTO_FROM = ("kl", "max", "mse")
@@ -24,8 +25,6 @@ def per_layer_table(model: NcnnModel, fp32_bundle: Path, layers: list[QuantLayer
                     images: list[Path], size: int, threads: int | None = None,
                     methods: tuple[str, ...] = AUTO_FROM) -> tuple[Table, dict[str, str]]:
     """(the merged table, layer → chosen method)."""
-    from deploy.search import layer_sensitivity  # noqa: PLC0415  (search imports this module)
-
     if not images:
         raise ValueError("the per-layer method choice needs at least one calibration image")
     tables = {m: make_table(layers, stats, m) for m in methods}

@@ -18,6 +18,7 @@ from deploy.convert import convert
 from deploy.int8 import write_int8
 from deploy.ncnnio import NcnnModel
 from deploy.perlayer import AUTO, choice_summary, per_layer_table
+from deploy.report import add_timing, build_report
 from deploy.search import EXTRA_STEPS, SearchSetup, first_and_head_layers, search
 from deploy.splits import labelled_dataset, plan_splits
 from edgecam.sources.images import image_files
@@ -76,13 +77,6 @@ def list_images(d: Path) -> list[Path]:
     if not imgs:
         raise FileNotFoundError(f"{d}: no images (.jpg/.png) to calibrate with")
     return imgs
-
-
-def effective_threads(threads: int | None) -> int:
-    """The thread count the detectors actually use (open_detector's default), for the report."""
-    import os  # noqa: PLC0415
-
-    return threads or min(4, os.cpu_count() or 1)
 
 
 def run(opt: Options, say=print) -> Result:
@@ -195,16 +189,12 @@ def run(opt: Options, say=print) -> Result:
         f"{len(fixed_set)} kept in fp32")
 
     if opt.report:
-        from deploy.report import build_report  # noqa: PLC0415
-
         say("[4/5] measuring: parity vs PyTorch, mAP, interleaved latency, size")
         eval_ds = opt.eval_dataset or labelled_dataset(opt.calib)
         build_report(ck, bundles, opt, eval_ds, images[: opt.parity_images], info, say, splits)
     total = time.perf_counter() - t_start
     info["timing"]["total_seconds"] = round(total, 1)
     if opt.report:
-        from deploy.report import add_timing  # noqa: PLC0415
-
         add_timing(opt.out, info["timing"])
     say(f"[5/5] done in {total:.0f} s: " + ", ".join(str(p) for p in bundles.values()))
     return Result(bundles, info)

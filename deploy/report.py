@@ -12,7 +12,7 @@ import cv2
 
 from deploy.checkpoint import LoadedCheckpoint
 from deploy.export import tool_versions
-from deploy.measure import evaluate_map, progress_bar, time_interleaved
+from deploy.measure import effective_threads, evaluate_map, progress_bar, time_interleaved
 from deploy.parity import max_abs_diff
 
 
@@ -39,8 +39,6 @@ def _resolve_baselines(refs: tuple[str, ...], say) -> dict[str, dict[str, Any]]:
 
 def build_report(ck: LoadedCheckpoint, bundles: dict[str, Path], opt: Any, eval_ds: Path | None,
                  parity_images: list[Path], info: dict[str, Any], say=print, plan: Any = None) -> dict[str, Any]:
-    from deploy.pipeline import effective_threads  # noqa: PLC0415
-
     threads = effective_threads(opt.threads)
     rows: dict[str, dict[str, Any]] = {}
     for prec, b in bundles.items():

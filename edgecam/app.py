@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edgecam.config.schema import Settings
+from edgecam.controls import Controls
 from edgecam.latency import LatencyWindow
-from edgecam.runtime.controls import Controls
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
 
@@ -52,39 +52,25 @@ def warm_up_detector(detector, settings: Settings):
                    max_s=t.warmup_max_s, flat_c_per_run=t.warmup_flat_c_per_run)
 
 
-# Home Assistant entities announced from the start when the config names no labels; any other
-# label gets its entities when it is first seen.
-DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
-
-
-def build_publishers(settings: Settings, controls: Controls, detector, zones: tuple[str, ...],
-                     state_dir: Path | None = None, latency=None) -> list:
-    """The configured publishers; ``state_dir`` is the camera's (locked) state directory."""
-    from edgecam.publishers.base import load_publisher_class
+def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None,
+                     latency: LatencyWindow | None = None) -> list:
+    """Every publisher the config turns on, in registry order; ``state_dir`` is the camera's (locked)
+    state directory (default: ``<[output] state_dir>/<camera>``)."""
+    from edgecam.config.loader import parse_config
+    from edgecam.publishers.base import PUBLISHERS
+    from edgecam.publishers.context import PublisherContext
     from edgecam.runtime.statedir import camera_state_dir
 
+    context = PublisherContext(
+        settings.camera.id, controls, tuple(detector.class_names), configured_labels(settings), settings.zones,
+        settings.masks, state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
+        parse_config, latency)
     pubs = []
-    if settings.output.stdout:
-        pubs.append(load_publisher_class("stdout")(settings.camera.id))
-    if settings.mqtt.enabled:
-        pubs.append(load_publisher_class("mqtt")(
-            settings.mqtt, settings.homeassistant, settings.camera.id, controls,
-            state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
-            labels=configured_labels(settings), zones=zones,
-            default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in detector.class_names),
-            latency=latency,
-        ))
+    for plugin in PUBLISHERS:
+        section, _, key = plugin.switch.partition(".")
+        if getattr(getattr(settings, section), key):
+            pubs.append(plugin.load().from_settings(*(getattr(settings, s) for s in plugin.sections), context))
     return pubs
-
-
-def build_web(settings: Settings, controls: Controls, detector):
-    """The live view (a publisher), or None when ``[web] enabled = false``."""
-    if not settings.web.enabled:
-        return None
-    from edgecam.publishers.base import load_publisher_class
-
-    return load_publisher_class("web")(settings.web, settings.camera.id, controls, settings.zones, settings.masks,
-                                       class_names=tuple(detector.class_names))
 
 
 def build_capture(settings: Settings, base_dir: Path):
@@ -92,7 +78,7 @@ def build_capture(settings: Settings, base_dir: Path):
     from edgecam.sources.base import load_source_class
 
     cls = load_source_class(settings.camera.source)
-    return CaptureThread(lambda: cls(settings.camera, base_dir=base_dir), settings.camera)
+    return CaptureThread(lambda: cls.from_settings(settings.camera, base_dir=base_dir), settings.camera)
 
 
 def build_tracker(settings: Settings):
@@ -168,9 +154,7 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
         latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
-        publishers = build_publishers(settings, controls, detector, tracker.zone_names, state_dir, latency)
-        web = build_web(settings, controls, detector)
-        publishers += [web] if web is not None else []
+        publishers = build_publishers(settings, controls, detector, state_dir, latency)
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -203,8 +187,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             measure_latency=not settings.mqtt.enabled,
         )
 
-        if web is not None:
-            web.stats_source = pipeline.current_stats  # live numbers between stats messages
+        for p in publishers:
+            if hasattr(p, "stats_source"):  # the live view: live numbers between stats messages
+                p.stats_source = pipeline.current_stats
 
         def on_stop() -> None:
             stop.wait()
@@ -231,10 +216,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
 
 def _publisher_stats(publishers) -> dict:
-    """Each publisher's own counters under its name (``{"mqtt": {...}}``): one shape everywhere."""
+    """Each publisher's own counters under its kind (``{"mqtt": {...}}``): one shape everywhere."""
     out: dict = {}
     for p in publishers:
         stats = getattr(p, "stats", None)
         if callable(stats):
-            out["mqtt"] = stats()
+            out[p.kind] = stats()
     return out

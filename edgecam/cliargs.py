@@ -1,6 +1,6 @@
 """argparse value types with bounds: an out-of-range number is one usage line (exit 2), never a native crash.
 
-The bounds are those of :mod:`edgecam.limits` and :mod:`edgecam.detectors.confidence`, shared with the
+The bounds are those of :mod:`edgecam.limits` and :mod:`edgecam.confidence`, shared with the
 config file and model manifests.
 """
 
@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
-from edgecam.detectors.confidence import conf_problem
+from edgecam.confidence import conf_problem
 from edgecam.limits import max_pixels_problem, size_problem, threads_problem
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edgecam.runtime.controls import Controls
+from edgecam.controls import Controls
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 from edgecam.web.publisher import WebPublisher
 

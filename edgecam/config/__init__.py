@@ -1,25 +1,13 @@
 """Typed TOML configuration: ``load_config(path) -> Settings`` and ``check_config(path)``.
 
-The settings models are pydantic dataclasses defined next to their plugins (built from
-``config/base.py``); ``loader.py`` maps validation errors to ``FILE:LINE: [section] key: problem; fix``
-and ``preflight.py`` holds the machine checks ``check`` and ``run`` share. Names are imported on first
-use, so a plugin's settings module can import ``edgecam.config.base`` without a cycle.
+The configuration composes the plugins' settings models, each defined next to its plugin from the
+ground-floor building blocks (``edgecam/fields.py``, ``names.py``, ``secrets.py``); nothing below
+imports this package.  ``loader.py`` maps validation errors to ``FILE:LINE: [section] key: problem; fix``
+and ``preflight.py`` holds the machine checks ``check`` and ``run`` share.
 """
 
-from importlib import import_module
+from edgecam.config.check import check_config
+from edgecam.config.loader import EXAMPLE_CONFIG, load_config, parse_config
+from edgecam.config.schema import OutputSettings, Settings
 
-_EXPORTS = {
-    "EXAMPLE_CONFIG": "edgecam.config.loader",
-    "load_config": "edgecam.config.loader",
-    "parse_config": "edgecam.config.loader",
-    "check_config": "edgecam.config.check",
-    "OutputSettings": "edgecam.config.schema",
-    "Settings": "edgecam.config.schema",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'edgecam.config' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__all__ = ["EXAMPLE_CONFIG", "OutputSettings", "Settings", "check_config", "load_config", "parse_config"]

@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from edgecam.config.locate import KeyPath, key_lines, line_of
+from edgecam.config.plugins import CAMERA_SETTINGS
 from edgecam.config.problems import Problem, problems_from
 from edgecam.config.schema import Settings
 from edgecam.errors import ConfigError, one_line
 from edgecam.files import FileProblem, read_regular_file
-from edgecam.sources.settings import SOURCE_SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _validate(raw: dict[str, Any], filename: str, text: str, base_dir: Path) -> 
     try:
         return _ADAPTER.validate_python(raw, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
-        raise config_error(filename, text, problems_from(exc, Settings, raw, SOURCE_SETTINGS)) from None
+        raise config_error(filename, text, problems_from(exc, Settings, raw, CAMERA_SETTINGS)) from None
 
 
 def parse_config(text: str, *, filename: str = "<config>", base_dir: str | os.PathLike | None = None) -> Settings:

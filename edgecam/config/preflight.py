@@ -14,10 +14,11 @@ import stat
 
 from edgecam.config.problems import Problem
 from edgecam.config.schema import Settings
-from edgecam.config.secrets import resolve_secret
 from edgecam.errors import ConfigError, ModelError
+from edgecam.fields import is_loopback
 from edgecam.files import FileProblem, check_regular_file
-from edgecam.publishers.mqtt.settings import PASSWORD_KEYS, is_loopback
+from edgecam.publishers.mqtt.settings import PASSWORD_KEYS
+from edgecam.secrets import resolve_secret
 
 
 def _model(settings: Settings, problems: list[Problem]) -> None:

@@ -7,12 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, settings
-from edgecam.config.names import unique_names
-from edgecam.detectors.settings import DetectorSettings
+from edgecam.config.plugins import DETECTORS, SOURCES, AnyCameraSettings, AnyDetectorSettings, default_model
+from edgecam.fields import Bool, ConfigPath, Float, settings
+from edgecam.names import unique_names
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
-from edgecam.sources.settings import AnyCameraSettings, PiCamera2Settings
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
 from edgecam.web.settings import WebSettings
 
@@ -40,8 +39,8 @@ class OutputSettings:
 class Settings:
     """Everything in an ``edgecam.toml``; every section is optional and defaults to a Pi 4 + Pi camera."""
 
-    camera: AnyCameraSettings = Field(default_factory=PiCamera2Settings)
-    model: DetectorSettings = Field(default_factory=DetectorSettings)
+    camera: AnyCameraSettings = Field(default_factory=default_model(SOURCES))
+    model: AnyDetectorSettings = Field(default_factory=default_model(DETECTORS))
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)

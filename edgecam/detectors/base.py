@@ -11,7 +11,7 @@ import numpy as np
 
 from edgecam.detectors.preprocess import Letterbox
 from edgecam.domain import Detections, Inference, PixelFormat
-from edgecam.plugins import load_plugin
+from edgecam.plugins import Plugin, Registry
 
 
 @runtime_checkable
@@ -44,10 +44,12 @@ class Detector(Protocol):
         """Release the network."""
 
 
-REGISTRY: dict[str, str] = {
-    "ncnn": "edgecam.detectors.ncnn_detector:NcnnDetector",
-}
+# ``[model] backend`` selects one; the first is the default.  Each settings model has ``backend: Literal[kind]``.
+DETECTORS = Registry(
+    "detector backend",
+    Plugin("ncnn", "edgecam.detectors.ncnn_detector:NcnnDetector", "edgecam.detectors.settings:DetectorSettings"),
+)
 
 
 def load_detector_class(backend: str) -> type:
-    return load_plugin(REGISTRY, "detector backend", backend)
+    return DETECTORS.load(backend)

@@ -46,6 +46,8 @@ def make_option(settings: DetectorSettings, int8: bool) -> "ncnn.Option":
 class NcnnDetector:
     """Runs one validated bundle with ncnn. Not thread-safe: use it from one inference thread."""
 
+    kind = "ncnn"
+
     def __init__(self, bundle: Bundle, settings: DetectorSettings) -> None:
         validate(bundle)  # never let ncnn see a malformed file
         self.bundle = bundle

@@ -7,10 +7,10 @@ from typing import Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from edgecam.config.base import Bool, Float, Int, Str, base_dir, settings
-from edgecam.config.names import unique_names
-from edgecam.detectors.confidence import conf_problem, normalise_conf
+from edgecam.confidence import conf_problem, normalise_conf
+from edgecam.fields import Bool, Float, Int, Str, base_dir, settings
 from edgecam.limits import SIZE_MAX, SIZE_MIN, THREADS_MAX, THREADS_MIN, threads_problem  # one place for the bounds (CLI, manifest, config)
+from edgecam.names import unique_names
 
 
 

@@ -99,23 +99,23 @@ def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | No
         files = list_images(settings.camera.path)
         return lambda: Yuv420ReplaySource(files, lores[0], lores[1], stride, max_pixels=settings.camera.max_pixels)
     cls = load_source_class(kind)
-    return lambda: cls(settings.camera, base_dir=Path.cwd())
+    return lambda: cls.from_settings(settings.camera, base_dir=Path.cwd())
 
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
                    state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                    max_pixels: int = MAX_PIXELS_DEFAULT):
     """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
+    from edgecam.config.plugins import CAMERA_SETTINGS
     from edgecam.config.schema import OutputSettings, Settings
     from edgecam.detectors.settings import DetectorSettings
     from edgecam.publishers.mqtt.settings import MqttSettings
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
-    from edgecam.sources.settings import CameraSettings
     from edgecam.tracking.settings import TrackerSettings
 
     return Settings(
-        camera=CameraSettings(id="bench", source="images" if source == "yuv420" else source, path=path, fps=UNPACED_FPS,
-                              loop=True, max_pixels=max_pixels),
+        camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
+            id="bench", path=path, fps=UNPACED_FPS, loop=True, max_pixels=max_pixels),
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -215,7 +215,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.runtime.stats import StageTimes
 
@@ -238,7 +238,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         warm_up_detector(detector, settings)
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, detector, tracker.zone_names)
+        publishers = build_publishers(settings, controls, detector)
         mqtt = publishers[0]
         for p in publishers:
             p.start()

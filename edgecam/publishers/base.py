@@ -1,11 +1,11 @@
-"""The publisher seam: a Protocol and a registry of lazily imported implementations."""
+"""The publisher seam: a Protocol and the registry of publishers (kind, config sections, implementation)."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 from edgecam.domain import FrameUpdate
-from edgecam.plugins import load_plugin
+from edgecam.plugins import Plugin, Registry
 
 
 @runtime_checkable
@@ -25,13 +25,17 @@ class Publisher(Protocol):
         """Flush everything owed, announce ``offline`` where applicable, release resources."""
 
 
-# name -> "module:Class"; modules are imported only when the plugin is used.
-REGISTRY: dict[str, str] = {
-    "stdout": "edgecam.publishers.stdout:StdoutPublisher",
-    "mqtt": "edgecam.publishers.mqtt.publisher:MqttPublisher",
-    "web": "edgecam.web.publisher:WebPublisher",
-}
+# Every publisher whose ``switch`` is on is built, in this order, as
+# ``from_settings(*<its sections>, context)`` (``publishers/context.py``); modules are imported only when the publisher is on.
+PUBLISHERS = Registry(
+    "publisher",
+    Plugin("stdout", "edgecam.publishers.stdout:StdoutPublisher", sections=("output",), switch="output.stdout"),
+    Plugin("mqtt", "edgecam.publishers.mqtt.publisher:MqttPublisher", "edgecam.publishers.mqtt.settings:MqttSettings",
+           sections=("mqtt", "homeassistant"), switch="mqtt.enabled"),
+    Plugin("web", "edgecam.web.publisher:WebPublisher", "edgecam.web.settings:WebSettings",
+           sections=("web",), switch="web.enabled"),
+)
 
 
-def load_publisher_class(name: str) -> type:
-    return load_plugin(REGISTRY, "publisher", name)
+def load_publisher_class(kind: str) -> type:
+    return PUBLISHERS.load(kind)

@@ -13,11 +13,19 @@ import threading
 from typing import Any, Mapping, TextIO
 
 from edgecam.domain import FrameUpdate
+from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detections_payload, json_default, stats_payload
 from edgecam.publishers.mqtt.topics import Topics
 
 
 class StdoutPublisher:
+    kind = "stdout"
+
+    @classmethod
+    def from_settings(cls, output: Any, context: PublisherContext) -> "StdoutPublisher":
+        """``[output] stdout = true``: the messages as JSON lines on stdout (nothing else of ``[output]`` is read)."""
+        return cls(context.camera_id)
+
     def __init__(self, camera_id: str, prefix: str = "edgecam", stream: TextIO | None = None) -> None:
         self.topics = Topics(prefix, camera_id)
         self._stream = stream

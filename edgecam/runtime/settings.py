@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, Int, settings
+from edgecam.fields import Bool, ConfigPath, Float, Int, settings
 
 
 @settings

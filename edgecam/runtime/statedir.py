@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from edgecam.errors import EdgecamError, UsageError
-from edgecam.publishers.mqtt.topics import slug
+from edgecam.names import slug
 
 log = logging.getLogger(__name__)
 

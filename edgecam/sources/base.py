@@ -1,15 +1,13 @@
-"""The frame-source seam: a Protocol and a registry of lazily imported implementations."""
+"""The frame-source seam: a Protocol and the registry of sources (kind, settings model, implementation)."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from edgecam.domain import Frame
-from edgecam.plugins import load_plugin
-
-if TYPE_CHECKING:
-    from edgecam.sources.settings import CameraSettings
+from edgecam.plugins import Plugin, Registry
+from edgecam.sources.settings import CameraSettings
 
 
 @runtime_checkable
@@ -37,22 +35,24 @@ class FrameSource(Protocol):
         """Release the device. Safe to call twice."""
 
 
-REGISTRY: dict[str, str] = {
-    "images": "edgecam.sources.images:ImageFolderSource",
-    "opencv": "edgecam.sources.opencv:OpenCVSource",
-    "picamera2": "edgecam.sources.picamera2:PiCamera2Source",
-    "stream": "edgecam.sources.stream:StreamSource",
-}
+# ``[camera] source`` selects one; the first is the default.  Each settings model has ``source: Literal[kind]``.
+SOURCES = Registry(
+    "source",
+    Plugin("picamera2", "edgecam.sources.picamera2:PiCamera2Source", "edgecam.sources.settings:PiCamera2Settings"),
+    Plugin("opencv", "edgecam.sources.opencv:OpenCVSource", "edgecam.sources.settings:OpenCVSettings"),
+    Plugin("images", "edgecam.sources.images:ImageFolderSource", "edgecam.sources.settings:ImagesSettings"),
+    Plugin("stream", "edgecam.sources.stream:StreamSource", "edgecam.sources.settings:StreamSettings"),
+)
 
 
-def load_source_class(name: str) -> type:
-    return load_plugin(REGISTRY, "source", name)
+def load_source_class(kind: str) -> type:
+    return SOURCES.load(kind)
 
 
-def create_source(settings: "CameraSettings", base_dir: str | os.PathLike | None = None) -> FrameSource:
+def create_source(settings: CameraSettings, base_dir: str | os.PathLike | None = None) -> FrameSource:
     """A new, unopened source for ``[camera]``; relative paths resolve against ``base_dir``.
 
     Pass ``lambda: create_source(settings.camera)`` to :class:`edgecam.runtime.capture.CaptureThread`,
     which makes a fresh source on every reopen.
     """
-    return load_source_class(settings.source)(settings, base_dir=base_dir)
+    return load_source_class(settings.source).from_settings(settings, base_dir=base_dir)

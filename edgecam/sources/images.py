@@ -17,7 +17,7 @@ from edgecam.domain import Frame
 from edgecam.errors import SourceError
 from edgecam.files import FileProblem
 from edgecam.sources.imagefile import read_image
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,10 @@ def list_images(path: str, base_dir: str | os.PathLike | None = None) -> list[st
 class ImageFolderSource:
     """Plays image files as frames, in sorted order."""
 
+    kind = "images"
     live = False
 
-    def __init__(self, settings: CameraSettings, base_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, settings: ImagesSettings, base_dir: str | os.PathLike | None = None) -> None:
         self._settings = settings
         self._base_dir = base_dir
         self._files: list[str] = []
@@ -61,6 +62,11 @@ class ImageFolderSource:
         # Played once, the images are a batch: the capture thread hands over every one (no stale
         # frame dropping).  Looped, they stand in for a camera and fresher frames replace stale ones.
         self.lossless = not settings.loop
+
+    @classmethod
+    def from_settings(cls, settings: ImagesSettings, base_dir: str | os.PathLike | None = None) -> "ImageFolderSource":
+        """The source of ``[camera]``; relative paths resolve against ``base_dir`` (the config's directory)."""
+        return cls(settings, base_dir=base_dir)
 
     def open(self) -> None:
         files = list_images(self._settings.path, self._base_dir)

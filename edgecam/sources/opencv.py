@@ -14,7 +14,7 @@ from edgecam.domain import Frame
 from edgecam.errors import SourceError
 from edgecam.limits import pixels_problem
 from edgecam.redact import redact_url
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import OpenCVSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,20 @@ def redact(target: int | str) -> str:
 class OpenCVSource:
     """Frames from ``cv2.VideoCapture`` (BGR)."""
 
-    def __init__(self, settings: CameraSettings, base_dir: str | os.PathLike | None = None) -> None:
+    kind = "opencv"
+
+    def __init__(self, settings: OpenCVSettings, base_dir: str | os.PathLike | None = None) -> None:
         self._settings = settings
         self._target, self._is_file = parse_target(settings.path, base_dir)
         self._cap = None
         self._index = 0
         self.live = not self._is_file
         self.name = f"opencv:{redact(settings.path)}"
+
+    @classmethod
+    def from_settings(cls, settings: OpenCVSettings, base_dir: str | os.PathLike | None = None) -> "OpenCVSource":
+        """The source of ``[camera]``; relative paths resolve against ``base_dir`` (the config's directory)."""
+        return cls(settings, base_dir=base_dir)
 
     def open(self) -> None:
         import cv2

@@ -23,7 +23,7 @@ import numpy as np
 from edgecam.domain import Frame
 from edgecam.errors import ConfigError, SourceError, UsageError
 from edgecam.sources.pi_platform import MISSING_PICAMERA2, import_problem
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import PiCamera2Settings
 from edgecam.sources.yuv import YuvFrame
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,12 @@ def _import_picamera2() -> CameraStack:
 class PiCamera2Source:
     """Frames from the lores stream of a Pi camera (RGB for YUV420)."""
 
+    kind = "picamera2"
     live = True
 
     def __init__(
         self,
-        settings: CameraSettings,
+        settings: PiCamera2Settings,
         base_dir: str | os.PathLike | None = None,
         stack: CameraStack | None = None,
     ) -> None:
@@ -75,6 +76,11 @@ class PiCamera2Source:
         self._decode: tuple[str, bool] = ("bt601", False)
         self._index = 0
         self.name = f"picamera2:{self._camera_num}"
+
+    @classmethod
+    def from_settings(cls, settings: PiCamera2Settings, base_dir: str | os.PathLike | None = None) -> "PiCamera2Source":
+        """The source of ``[camera]``; relative paths resolve against ``base_dir`` (the config's directory)."""
+        return cls(settings, base_dir=base_dir)
 
     def configuration(self, cam: Any, stack: CameraStack) -> Any:
         """The video configuration for ``cam``: main + lores streams at the configured rate."""

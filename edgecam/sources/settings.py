@@ -1,18 +1,19 @@
 """Settings of the ``[camera]`` section (CONTRACT §4): one model per source, chosen by ``source``.
 
 Keys every source shares live in :class:`CameraSettings`; ``PiCamera2Settings``, ``OpenCVSettings`` and
-``ImagesSettings`` add their own, so a picamera2-only key under ``source = "images"`` is an error.
-``CameraSettings(source=..., ...)`` builds the model of that source.
+``ImagesSettings`` add their own, so a picamera2-only key under ``source = "images"`` is an error.  Each is
+registered with its source in ``sources/base.py`` (``SOURCES``), from which the config builds its union.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Literal
 
-from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.redact import redact_url
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)
@@ -21,7 +22,7 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 @settings
 class CameraSettings:
-    """The keys of every source. Instantiating it directly returns the model of ``source``."""
+    """The keys of every source; each source's model (``source`` names it) adds its own."""
 
     id: Str = Field(default="camera", pattern=NAME_PATTERN, max_length=64, description="camera id used in MQTT topics")
     source: Str = "picamera2"
@@ -34,14 +35,6 @@ class CameraSettings:
     reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0,
                                        description="wait before the second reopen (the first is at once), doubling")
     reconnect_max_s: Float = Field(default=5.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if cls is CameraSettings:
-            source = kwargs.get("source", "picamera2")
-            if source not in SOURCE_SETTINGS:
-                raise ValueError(f"unknown camera source {source!r}; use one of {', '.join(SOURCE_SETTINGS)}")
-            cls = SOURCE_SETTINGS[source]
-        return object.__new__(cls)
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> "CameraSettings":
@@ -173,8 +166,6 @@ class StreamSettings(CameraSettings):
         _required_path(value, "the camera's rtsp:// or http:// URL", "stream")
         scheme = value.strip().split("://", 1)[0].lower() if "://" in value else ""
         if scheme not in STREAM_SCHEMES:
-            from edgecam.redact import redact_url
-
             raise ValueError(f"path for source = \"stream\" must be a URL starting with "
                              f"{', '.join(s + '://' for s in STREAM_SCHEMES)}; got {redact_url(value)!r}")
         return value.strip()
@@ -183,29 +174,3 @@ class StreamSettings(CameraSettings):
     def _path_set(self) -> "StreamSettings":
         _required_path(self.path, "the camera's rtsp:// or http:// URL", "stream")
         return self
-
-
-SOURCE_SETTINGS: dict[str, type[CameraSettings]] = {
-    "picamera2": PiCamera2Settings,
-    "opencv": OpenCVSettings,
-    "images": ImagesSettings,
-    "stream": StreamSettings,
-}
-
-
-def _source_of(value: Any) -> Any:
-    if isinstance(value, dict):
-        return value.get("source", "picamera2")
-    return getattr(value, "source", None)
-
-
-AnyCameraSettings = Annotated[
-    Union[
-        Annotated[PiCamera2Settings, Tag("picamera2")],
-        Annotated[OpenCVSettings, Tag("opencv")],
-        Annotated[ImagesSettings, Tag("images")],
-        Annotated[StreamSettings, Tag("stream")],
-    ],
-    Discriminator(_source_of),
-]
-"""``[camera]`` as it is validated: the model of its ``source`` (picamera2 when unset)."""

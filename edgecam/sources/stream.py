@@ -85,8 +85,13 @@ class _WallClock:
 class StreamSource:
     """Frames from an RTSP/HTTP camera (BGR), decoded by FFmpeg through PyAV."""
 
+    kind = "stream"
     live = True
     capture_timestamps = True
+
+    @classmethod
+    def from_settings(cls, settings: StreamSettings, base_dir: str | os.PathLike | None = None) -> "StreamSource":
+        return cls(settings, base_dir=base_dir)
 
     def __init__(self, settings: StreamSettings, base_dir: str | os.PathLike | None = None) -> None:
         self._settings = settings

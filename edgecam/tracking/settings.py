@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgecam.config.base import NAME_PATTERN, Bool, Float, Int, Str, settings
-from edgecam.config.names import unique_names
+from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, settings
+from edgecam.names import unique_names
 
 Coordinates = Literal["pixels", "relative"]
 Point = tuple[Float, ...]  # [x, y]: the length is checked with the polygon (one message for both)

@@ -14,9 +14,10 @@ import threading
 from importlib import resources
 from typing import Any, Callable, Mapping, Sequence
 
-from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, CONF_STEP, conf_problem, normalise_conf
+from edgecam.confidence import CONF_MAX, CONF_MIN, CONF_STEP, conf_problem, normalise_conf
+from edgecam.controls import Controls
 from edgecam.domain import FrameUpdate
-from edgecam.runtime.controls import Controls
+from edgecam.publishers.context import PublisherContext
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 from edgecam.web import zones as zone_editor
 from edgecam.web.settings import WebSettings
@@ -25,9 +26,17 @@ log = logging.getLogger(__name__)
 
 
 class WebPublisher:
+    kind = "web"
+
+    @classmethod
+    def from_settings(cls, settings: WebSettings, context: PublisherContext) -> "WebPublisher":
+        """``[web]``: the live view of the camera, its controls and the zone editor."""
+        return cls(settings, context.camera_id, context.controls, context.zones, context.masks,
+                   class_names=context.class_names, parse_config=context.parse_config)
+
     def __init__(self, settings: WebSettings, camera_id: str, controls: Controls,
                  zones: Sequence[ZoneSettings] = (), masks: Sequence[MaskSettings] = (),
-                 class_names: Sequence[str] = ()) -> None:
+                 class_names: Sequence[str] = (), parse_config: zone_editor.ParseConfig | None = None) -> None:
         from edgecam.web.feed import LiveFeed
         from edgecam.web.overlay import OverlayRenderer
 
@@ -36,6 +45,7 @@ class WebPublisher:
         self.controls = controls
         self.zones, self.masks = tuple(zones), tuple(masks)
         self.class_names = tuple(class_names)
+        self.parse_config = parse_config  # checks drafted zones as `edgecam check` does (the app hands it in)
         renderer = OverlayRenderer(self.zones, self.masks, settings.stream_width, settings.jpeg_quality)
         self.feed = LiveFeed(renderer.render, settings.stream_fps, settings.events_kept)
         self.stats_source: Callable[[], Mapping[str, Any]] | None = None  # the pipeline's live stats
@@ -152,7 +162,8 @@ class WebPublisher:
         except zone_editor.DraftError as exc:
             return 400, {"error": str(exc)}
         toml = zone_editor.draft_toml(draft)
-        problem = zone_editor.draft_problem(toml, draft, [z.name for z in self.zones], self.class_names)
+        problem = zone_editor.draft_problem(toml, draft, [z.name for z in self.zones], self.class_names,
+                                           self.parse_config)
         counts: dict[str, int] = {}
         latest = self.feed.latest()
         if problem is None and latest is not None:

@@ -10,9 +10,9 @@ import os
 
 from pydantic import Field, model_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
-
 from edgecam.errors import ConfigError
+from edgecam.fields import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
+from edgecam.secrets import resolve_secret
 
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential")
 
@@ -49,8 +49,6 @@ class WebSettings:
 
     def password(self) -> str | None:
         """The password from its source, or None when none is set (ConfigError if it is unavailable)."""
-        from edgecam.config.secrets import resolve_secret  # here: edgecam.config imports this module
-
         return resolve_secret(self.password_file, self.password_env, self.password_credential, what="the live view password")
 
     @model_validator(mode="after")

@@ -1,21 +1,26 @@
 """The zone/mask editor's server side: a drawn polygon → the exact TOML to paste, checked by the same
-validation as ``edgecam check``, and tested live against the current tracks (counts per label).
+validation as ``edgecam check`` (handed in by the app as ``parse_config``: the live view sits below the
+config that composes it), and tested live against the current tracks (counts per label).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from edgecam.domain import TrackView
+from edgecam.errors import ConfigError
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 
 MAX_POINTS = 64
 MAX_LABELS = 100
 MAX_TEXT = 64
+
+# ``parse_config(text, filename=...)``: raises ConfigError (``FILE:LINE: problem``) where ``edgecam check`` would
+ParseConfig = Callable[..., Any]
 
 
 class DraftError(ValueError):
@@ -69,16 +74,17 @@ def draft_toml(draft: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draft_problem(toml_text: str, draft: dict, zone_names: Sequence[str], class_names: Sequence[str]) -> str | None:
-    """Why the snippet would not pass ``edgecam check``, or None when it would."""
-    from edgecam.config.loader import parse_config
-    from edgecam.errors import ConfigError
-
+def draft_problem(toml_text: str, draft: dict, zone_names: Sequence[str], class_names: Sequence[str],
+                  parse_config: ParseConfig | None) -> str | None:
+    """Why the snippet would not pass ``edgecam check``, or None when it would (the file itself is
+    checked only when a ``parse_config`` is given)."""
     if draft["kind"] == "zone" and draft["name"] in zone_names:
         return f"a zone named {draft['name']!r} is already configured; pick another name"
     unknown = [v for v in draft["labels"] if class_names and v not in class_names]
     if unknown:
         return f"label(s) {', '.join(unknown)} are not classes of the model; pick from the list"
+    if parse_config is None:
+        return None
     try:
         parse_config(toml_text, filename="snippet")
     except ConfigError as exc:

@@ -6,13 +6,13 @@ import re
 import typing
 
 from edgecam.config import EXAMPLE_CONFIG, Settings, check_config, load_config
-from edgecam.sources.settings import SOURCE_SETTINGS
+from edgecam.config.plugins import CAMERA_SETTINGS
 
 
 def section_keys(section: str) -> set[str]:
     """The keys a section may hold ([camera]: those of every source)."""
     if section == "camera":
-        return {f.name for cls in SOURCE_SETTINGS.values() for f in dataclasses.fields(cls)}
+        return {f.name for cls in CAMERA_SETTINGS.values() for f in dataclasses.fields(cls)}
     tp = typing.get_type_hints(Settings)[section]
     cls = tp if dataclasses.is_dataclass(tp) else typing.get_args(tp)[0]
     return {f.name for f in dataclasses.fields(cls)}

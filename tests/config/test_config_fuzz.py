@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from edgecam.cli import main
 from edgecam.config import EXAMPLE_CONFIG, Settings
-from edgecam.sources.settings import SOURCE_SETTINGS
+from edgecam.config.plugins import CAMERA_SETTINGS
 
 SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
 
@@ -32,7 +32,7 @@ def section_keys() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for f in dataclasses.fields(Settings):
         if f.name == "camera":
-            out[f.name] = sorted({k.name for cls in SOURCE_SETTINGS.values() for k in dataclasses.fields(cls)})
+            out[f.name] = sorted({k.name for cls in CAMERA_SETTINGS.values() for k in dataclasses.fields(cls)})
             continue
         tp = typing.get_type_hints(Settings)[f.name]
         cls = tp if dataclasses.is_dataclass(tp) else typing.get_args(tp)[0]

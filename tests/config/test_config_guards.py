@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from edgecam.config import Settings, check_config, load_config, parse_config
+from edgecam.config.plugins import CAMERA_SETTINGS
 from edgecam.redact import redact_url
 from edgecam.errors import ConfigError
-from edgecam.sources.settings import SOURCE_SETTINGS, CameraSettings, ImagesSettings, OpenCVSettings
+from edgecam.sources.settings import ImagesSettings, PiCamera2Settings
 
 IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
 
@@ -22,7 +23,7 @@ def numeric_keys() -> list[tuple[str, str, str, type]]:
     for f in dataclasses.fields(Settings):
         tp = typing.get_type_hints(Settings)[f.name]
         if f.name == "camera":
-            classes = [(src, cls) for src, cls in SOURCE_SETTINGS.items()]
+            classes = [(src, cls) for src, cls in CAMERA_SETTINGS.items()]
         else:
             cls = tp if dataclasses.is_dataclass(tp) else typing.get_args(tp)[0]
             classes = [("images", cls)]
@@ -92,12 +93,15 @@ def test_messages(text, expected):
     assert "hunter2" not in str(info.value)
 
 
-def test_camera_settings_builds_the_model_of_its_source():
-    assert type(CameraSettings(source="opencv", path="0")) is OpenCVSettings
-    assert type(CameraSettings(source="images", path="x", loop=False)) is ImagesSettings
-    assert CameraSettings().lores_width == 640  # picamera2 by default
+def test_camera_section_is_the_model_of_its_source():
+    assert set(CAMERA_SETTINGS) == {"picamera2", "opencv", "images", "stream"}
+    for source, model in CAMERA_SETTINGS.items():
+        path = "rtsp://cam/0" if source == "stream" else "0"
+        assert type(parse_config(f'[camera]\nsource = "{source}"\npath = "{path}"\n').camera) is model
+    assert type(Settings().camera) is PiCamera2Settings and Settings().camera.lores_width == 640  # picamera2 by default
+    assert type(parse_config("[camera]\nfps = 2\n").camera) is PiCamera2Settings
     with pytest.raises(ValueError, match="unknown key|lores_width"):
-        CameraSettings(source="images", path="x", lores_width=320)
+        ImagesSettings(path="x", lores_width=320)
 
 
 @pytest.mark.parametrize("url, shown", [

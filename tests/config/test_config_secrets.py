@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from edgecam.config.secrets import resolve_secret
 from edgecam.errors import ConfigError
+from edgecam.secrets import resolve_secret
 
 
 def test_nothing_set_is_none():

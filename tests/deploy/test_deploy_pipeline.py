@@ -225,7 +225,7 @@ def test_auto_takes_each_layers_least_disturbing_method(pipeline_run):
     """Per-layer choice: a layer keeps the scales of the method whose isolated head error is smallest."""
     from deploy.calibrate import collect_stats
     from deploy.perlayer import per_layer_table
-    from deploy.search import layer_sensitivity
+    from deploy.sensitivity import layer_sensitivity
 
     b = _bundle(pipeline_run, "fp32")
     model = NcnnModel.load(b / "yolov5ss-fp32.param", b / "yolov5ss-fp32.bin")

@@ -13,7 +13,7 @@ import pytest
 from edgecam.evaluation.yuv_replay import Yuv420ReplaySource, i420_buffer
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources import yuv
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 from edgecam.sources.yuv import YuvFrame
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -56,7 +56,7 @@ def test_only_the_frames_the_pipeline_takes_are_converted(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(yuv, "yuv420_to_rgb", counting)
-    cap = CaptureThread(lambda: Yuv420ReplaySource([HORSE], 320, 180), CameraSettings(source="images", path=HORSE, fps=500))
+    cap = CaptureThread(lambda: Yuv420ReplaySource([HORSE], 320, 180), ImagesSettings(path=HORSE, fps=500))
     cap.start()
     try:
         taken = []

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from broker import Mosquitto
+from edgecam.controls import Controls
 from edgecam.domain import Detections, Event, Frame, FrameUpdate
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
-from edgecam.runtime.controls import Controls
 
 REPO = Path(__file__).resolve().parents[2]
 CAM = "testcam"

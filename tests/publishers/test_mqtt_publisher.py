@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from broker import Mosquitto
+from edgecam.controls import Controls
 from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, TrackView
 from edgecam.publishers.base import Publisher, load_publisher_class
 from edgecam.publishers.mqtt.publisher import MqttPublisher
-from edgecam.runtime.controls import Controls
 
 from mqttkit import REPO, CAM, EVENTS, _publisher, _event, _event_update, _ids, _publisher_ids, _runs
 
@@ -159,7 +159,7 @@ _CRASH_SCRIPT = textwrap.dedent("""
     from edgecam.domain import Detections, Event, Frame, FrameUpdate
     from edgecam.publishers.mqtt.publisher import MqttPublisher
     from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
 
     def _event_update(i):
         ev = Event("new", f"{cam}-{{i}}", "person", 0.8, 0.9, (1.0, 2.0, 3.0, 4.0), 1000.0 + i)

@@ -10,11 +10,11 @@ from dataclasses import replace
 import numpy as np
 
 from broker import Mosquitto
+from edgecam.controls import Controls
 from edgecam.domain import Detections, Event, Frame, FrameUpdate, TrackView
 from edgecam.publishers.mqtt.publisher import MqttPublisher
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
 from edgecam.publishers.mqtt.spool import Spool
-from edgecam.runtime.controls import Controls
 
 from mqttkit import CAM, EVENTS, _settings, _publisher, _event, _event_update, _ids
 

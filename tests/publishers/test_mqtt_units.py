@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from edgecam.detectors.confidence import CONF_MAX, CONF_MIN
+from edgecam.confidence import CONF_MAX, CONF_MIN
 from edgecam.domain import Detections, Event, Frame, FrameUpdate, Inference, TrackView
 from edgecam.errors import ConfigError
+from edgecam.names import slug, slug_collisions
 from edgecam.publishers.mqtt import commands, discovery
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import is_loopback, resolve_password
@@ -23,7 +24,7 @@ from edgecam.publishers.mqtt.messages import FeedGate, changed_counts, detection
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.snapshot import render_snapshot
 from edgecam.publishers.mqtt.spool import Spool
-from edgecam.publishers.mqtt.topics import Topics, slug, slug_collisions, topic_level
+from edgecam.publishers.mqtt.topics import Topics, topic_level
 from edgecam.publishers.stdout import StdoutPublisher
 
 T = Topics("edgecam", "front")
@@ -418,7 +419,7 @@ def test_event_and_detections_payload_keys_are_pinned():
 
 def test_home_assistant_births_are_logged_once_per_interval(caplog):
     from edgecam.publishers.mqtt.router import CommandRouter
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
 
     now = [0.0]
     asked = []
@@ -439,7 +440,7 @@ def test_home_assistant_births_are_logged_once_per_interval(caplog):
 
 def test_commands_use_the_one_confidence_range():
     from edgecam.publishers.mqtt.router import CommandRouter
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
 
     controls = Controls(conf=0.45)
     router = CommandRouter(T, None, controls, lambda: None)

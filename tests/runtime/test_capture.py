@@ -16,7 +16,7 @@ from edgecam.errors import ConfigError, SourceError
 from edgecam.runtime.capture import CaptureThread, LatestFrameSlot
 from edgecam.sources.base import create_source
 from edgecam.sources.images import ImageFolderSource
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 from polling import WAIT, wait_until
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
@@ -27,10 +27,10 @@ def frame(i: int) -> Frame:
     return Frame(image=np.full((4, 4, 3), i % 256, np.uint8), index=i, timestamp=time.time())
 
 
-def fast(**kw) -> CameraSettings:
-    base = dict(source="images", path="x", fps=100, stall_timeout_s=2.0, reconnect_initial_s=0.01, reconnect_max_s=0.05)
+def fast(**kw) -> ImagesSettings:
+    base = dict(path="x", fps=100, stall_timeout_s=2.0, reconnect_initial_s=0.01, reconnect_max_s=0.05)
     base.update(kw)
-    return CameraSettings(**base)
+    return ImagesSettings(**base)
 
 
 class ScriptedSource:
@@ -258,7 +258,7 @@ def test_low_fps_is_not_mistaken_for_a_stall():
 # -- pacing, drops, EOF ----------------------------------------------------------------------------
 @pytest.mark.skipif(not SHARED_IMAGES.is_dir(), reason="../shared/images not present")
 def test_slow_consumer_drops_frames_and_they_are_counted(captures):
-    settings = CameraSettings(source="images", path=str(SHARED_IMAGES), fps=100, loop=True)
+    settings = ImagesSettings(path=str(SHARED_IMAGES), fps=100, loop=True)
     cap = CaptureThread(lambda: create_source(settings), settings)
     captures.append(cap)
     cap.start()
@@ -282,7 +282,7 @@ def test_finite_source_sets_exhausted_and_every_frame_is_accounted(captures, tmp
 
     for i in range(4):
         cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 8, 3), i, np.uint8))
-    settings = CameraSettings(source="images", path=str(tmp_path), fps=50, loop=False)
+    settings = ImagesSettings(path=str(tmp_path), fps=50, loop=False)
     cap = CaptureThread(lambda: ImageFolderSource(settings), settings)
     captures.append(cap)
     cap.start()

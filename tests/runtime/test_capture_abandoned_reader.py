@@ -12,7 +12,7 @@ import pytest
 
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.opencv import OpenCVSource
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import OpenCVSettings
 from polling import wait_until
 
 TIMEOUTS = 12
@@ -64,8 +64,8 @@ def capture_threads() -> list[threading.Thread]:
 
 
 def test_a_stream_that_never_answers_costs_one_reader_thread(server):
-    settings = CameraSettings(
-        source="opencv", path=f"http://127.0.0.1:{server.port}/stream.mjpg", fps=10,
+    settings = OpenCVSettings(
+        path=f"http://127.0.0.1:{server.port}/stream.mjpg", fps=10,
         open_timeout_s=0.1, stall_timeout_s=0.1, reconnect_initial_s=0.01, reconnect_max_s=0.02,
     )
     baseline = threading.active_count()

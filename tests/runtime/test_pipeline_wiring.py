@@ -14,16 +14,16 @@ from pathlib import Path
 import cv2
 import pytest
 
+from edgecam.controls import Controls
 from edgecam.detectors.ncnn_detector import NcnnDetector
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.domain import Frame
 from edgecam.runtime.capture import CaptureThread
-from edgecam.runtime.controls import Controls
 from edgecam.runtime.pipeline import Pipeline
 from edgecam.runtime.settings import ThermalSettings
 from edgecam.runtime.thermal import ThermalGovernor
 from edgecam.sources.images import ImageFolderSource
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.tracking.tracker import IouTracker
 
@@ -130,7 +130,7 @@ def test_a_hot_soc_stretches_the_capture_period_and_a_cool_one_restores_it(detec
     (zone / "type").write_text("cpu-thermal\n")
     temp = zone / "temp"
     temp.write_text("50000\n")
-    cam = CameraSettings(source="images", path=str(HORSE), fps=20.0, loop=True)
+    cam = ImagesSettings(path=str(HORSE), fps=20.0, loop=True)
     capture = CaptureThread(lambda: ImageFolderSource(cam), cam)
     governor = ThermalGovernor(ThermalSettings(sysfs_root=str(tmp_path / "sys"), poll_s=0.0, step_s=0.0,
                                                step_factor=2.0, min_fps=2.0), base_fps=20.0)

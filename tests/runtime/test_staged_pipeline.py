@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
+from edgecam.controls import Controls
 from edgecam.detectors.ncnn_detector import NcnnDetector
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.domain import Frame
-from edgecam.runtime.controls import Controls
 from edgecam.runtime.motion import MotionGate
 from edgecam.runtime.pipeline import Pipeline
-from edgecam.runtime.stages import Handoff
 from edgecam.runtime.settings import MotionSettings
+from edgecam.runtime.stages import Handoff
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.tracking.tracker import IouTracker
 

@@ -10,7 +10,7 @@ from edgecam.detectors.preprocess import letterbox
 from edgecam.errors import SourceError
 from edgecam.limits import MAX_PIXELS_LIMIT
 from edgecam.sources.opencv import OpenCVSource
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import OpenCVSettings
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def video(tmp_path_factory):
 
 
 def test_opencv_frame_above_the_budget_is_a_source_error_naming_the_fix(video):
-    src = OpenCVSource(CameraSettings(source="opencv", path=str(video), max_pixels=64 * 48 - 1))
+    src = OpenCVSource(OpenCVSettings(path=str(video), max_pixels=64 * 48 - 1))
     src.open()
     try:
         with pytest.raises(SourceError, match=r"64×48 = 0\.0 MP is above the pixel budget") as err:
@@ -36,7 +36,7 @@ def test_opencv_frame_above_the_budget_is_a_source_error_naming_the_fix(video):
 
 
 def test_opencv_frame_within_the_budget_is_delivered(video):
-    src = OpenCVSource(CameraSettings(source="opencv", path=str(video), max_pixels=64 * 48))
+    src = OpenCVSource(OpenCVSettings(path=str(video), max_pixels=64 * 48))
     src.open()
     try:
         assert src.read(1.0).image.shape == (48, 64, 3)

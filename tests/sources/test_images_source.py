@@ -11,14 +11,14 @@ import pytest
 from edgecam.errors import SourceError
 from edgecam.sources.base import FrameSource, create_source, load_source_class
 from edgecam.sources.images import ImageFolderSource, list_images
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
 needs_shared = pytest.mark.skipif(not SHARED_IMAGES.is_dir(), reason="../shared/images not present")
 
 
-def settings(path, **kw) -> CameraSettings:
-    return CameraSettings(source="images", path=str(path), **kw)
+def settings(path, **kw) -> ImagesSettings:
+    return ImagesSettings(path=str(path), **kw)
 
 
 def colour_dir(tmp_path: Path, n: int = 3) -> list[Path]:

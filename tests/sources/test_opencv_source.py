@@ -10,7 +10,7 @@ import pytest
 
 from edgecam.errors import SourceError
 from edgecam.sources.opencv import OpenCVSource, parse_target, redact
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import OpenCVSettings
 
 N_FRAMES = 6
 
@@ -27,7 +27,7 @@ def video(tmp_path_factory) -> Path:
 
 
 def opencv(path, **kw) -> OpenCVSource:
-    return OpenCVSource(CameraSettings(source="opencv", path=str(path), **kw))
+    return OpenCVSource(OpenCVSettings(path=str(path), **kw))
 
 
 def grey_levels(src: OpenCVSource, n: int) -> list[int]:
@@ -55,7 +55,7 @@ def test_video_file_loops(video):
 
 
 def test_relative_video_path_uses_base_dir(video):
-    src = OpenCVSource(CameraSettings(source="opencv", path=video.name), base_dir=video.parent)
+    src = OpenCVSource(OpenCVSettings(path=video.name), base_dir=video.parent)
     src.open()
     assert src.read(1.0) is not None
     src.close()
@@ -98,7 +98,7 @@ def test_targets_and_redaction():
 def test_video_file_through_the_capture_thread_ends_with_exhausted(video):
     from edgecam.runtime.capture import CaptureThread
 
-    settings = CameraSettings(source="opencv", path=str(video), fps=100, loop=False)
+    settings = OpenCVSettings(path=str(video), fps=100, loop=False)
     cap = CaptureThread(lambda: OpenCVSource(settings), settings)
     cap.start()
     try:

@@ -14,7 +14,7 @@ from edgecam.sources.pi_platform import (
     detect_platform,
     import_problem,
 )
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import ImagesSettings, PiCamera2Settings
 
 BOARDS = {
     "pi5": (b"raspberrypi,5-model-b\0brcm,bcm2712\0", "pisp"),
@@ -36,8 +36,8 @@ def test_no_device_tree_is_not_a_pi(tmp_path):
     assert detect_platform(tmp_path / "missing") is None
 
 
-def cam(**kw) -> CameraSettings:
-    return CameraSettings(**{"source": "picamera2", **kw})
+def cam(**kw) -> PiCamera2Settings:
+    return PiCamera2Settings(**kw)
 
 
 @pytest.mark.parametrize("fmt", ["RGB888", "BGR888"])
@@ -61,7 +61,7 @@ def test_odd_sizes_are_noted_with_the_size_frames_will_have():
     assert any("641x361" in n and "frames will be 640x360" in n for n in notes)
     assert any("1281x721" in n and "1280x720" in n for n in notes)
     assert configuration_notes(cam(), platform="vc4") == []
-    assert configuration_notes(CameraSettings(source="images", path="x"), platform="vc4") == []
+    assert configuration_notes(ImagesSettings(path="x"), platform="vc4") == []
 
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here")

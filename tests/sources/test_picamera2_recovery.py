@@ -9,7 +9,7 @@ import time
 
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import PiCamera2Source
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import PiCamera2Settings
 from tests.sources.fake_picamera2 import FakeCameraSystem
 from polling import WAIT, wait_until
 
@@ -19,7 +19,7 @@ STALLS = 50
 
 def test_stalled_camera_recovers_by_itself_without_thread_or_fd_growth():
     system = FakeCameraSystem(fps=50)
-    settings = CameraSettings(source="picamera2", fps=50, stall_timeout_s=0.15, reconnect_initial_s=0.05,
+    settings = PiCamera2Settings(fps=50, stall_timeout_s=0.15, reconnect_initial_s=0.05,
                               reconnect_max_s=0.1)
     cap = CaptureThread(lambda: PiCamera2Source(settings, stack=system.stack), settings)
     cap.start()

@@ -12,15 +12,15 @@ import pytest
 from edgecam.errors import ConfigError, SourceError, UsageError
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import MISSING_PICAMERA2, PiCamera2Source
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import PiCamera2Settings
 from tests.sources.fake_picamera2 import FakeCameraSystem
 from tests.sources.yuv_reference import colour_bars
 
 WAIT = 10.0  # a generous deadline for things that take well under a second
 
 
-def cam_settings(**kw) -> CameraSettings:
-    return CameraSettings(**{"source": "picamera2", "fps": 50, **kw})
+def cam_settings(**kw) -> PiCamera2Settings:
+    return PiCamera2Settings(**{"fps": 50, **kw})
 
 
 def max_error(a: np.ndarray, b: np.ndarray) -> int:

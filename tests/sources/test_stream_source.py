@@ -15,7 +15,7 @@ import pytest
 
 from edgecam.errors import SourceError
 from edgecam.runtime.capture import CaptureThread
-from edgecam.sources.settings import CameraSettings
+from edgecam.sources.settings import StreamSettings
 from edgecam.sources.stream import StreamSource
 
 pytestmark = pytest.mark.slow
@@ -23,11 +23,11 @@ pytestmark = pytest.mark.slow
 PASSWORD = "p@ss:w0rd"
 
 
-def settings(url: str, **kw) -> CameraSettings:
-    base = dict(source="stream", path=url, fps=10, stall_timeout_s=1.5, open_timeout_s=5.0, read_timeout_s=2.0,
+def settings(url: str, **kw) -> StreamSettings:
+    base = dict(path=url, fps=10, stall_timeout_s=1.5, open_timeout_s=5.0, read_timeout_s=2.0,
                 reconnect_initial_s=0.1, reconnect_max_s=0.5)
     base.update(kw)
-    return CameraSettings(**base)
+    return StreamSettings(**base)
 
 
 def wait_until(predicate, timeout: float = 20.0) -> bool:

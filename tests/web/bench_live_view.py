@@ -94,10 +94,10 @@ def main() -> int:
     import dataclasses
     import time
 
-    from edgecam.app import build_detector, build_tracker, build_web, warm_up_detector
+    from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.evaluation.pipeline_bench import FrameTimes, LosslessSource, bench_settings, parse_source
     from edgecam.runtime.capture import CaptureThread
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.sources.base import load_source_class
     from edgecam.web.settings import WebSettings
@@ -111,11 +111,12 @@ def main() -> int:
         warm_up_detector(detector, settings)
         controls = Controls(conf=settings.model.conf)
         tracker = build_tracker(settings)
-        web = build_web(settings, controls, detector)
+        (web,) = build_publishers(dataclasses.replace(settings, mqtt=dataclasses.replace(settings.mqtt, enabled=False)),
+                                  controls, detector)
         web.start()
         stack.callback(web.close)
         source_cls = load_source_class(kind)
-        capture = CaptureThread(lambda: LosslessSource(source_cls(settings.camera, base_dir=Path.cwd())),
+        capture = CaptureThread(lambda: LosslessSource(source_cls.from_settings(settings.camera, base_dir=Path.cwd())),
                                 settings.camera)
         capture.start()
         stack.callback(capture.stop)

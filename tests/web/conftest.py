@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import pytest
 
+from edgecam.config.loader import parse_config
+from edgecam.controls import Controls
 from edgecam.domain import Frame, FrameUpdate
-from edgecam.runtime.controls import Controls
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.web.publisher import WebPublisher
 from edgecam.web.settings import WebSettings
@@ -54,7 +55,7 @@ def live_view(horse_scene):
         settings = dataclasses.replace(WebSettings(port=0), **web)
         settings.validate()
         controls = Controls(conf=0.45)
-        pub = WebPublisher(settings, "yard", controls, ZONES, MASKS, class_names=classes)
+        pub = WebPublisher(settings, "yard", controls, ZONES, MASKS, class_names=classes, parse_config=parse_config)
         pub.start()
         assert pub.server is not None, "the live view did not bind"
         view = LiveView(pub, controls, "127.0.0.1", pub.server.url_port)

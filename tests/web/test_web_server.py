@@ -224,7 +224,7 @@ def test_a_busy_port_is_logged_and_the_daemon_runs_on(horse_scene, caplog):
     import logging
 
     from edgecam.domain import Detections, Frame, FrameUpdate
-    from edgecam.runtime.controls import Controls
+    from edgecam.controls import Controls
     from edgecam.web.publisher import WebPublisher
     from edgecam.web.settings import WebSettings
 

@@ -14,10 +14,11 @@ import logging
 from pathlib import Path
 from typing import Iterable
 
+from edgecam.names import slug_collisions
 from edgecam.publishers.mqtt import discovery
 from edgecam.publishers.mqtt.messages import encode
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
-from edgecam.publishers.mqtt.topics import Topics, discovery_topic, slug_collisions
+from edgecam.publishers.mqtt.topics import Topics, discovery_topic
 from edgecam.records import load_record, save_record
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, conf_problem, normalise_conf
+from edgecam.confidence import CONF_MAX, CONF_MIN, conf_problem, normalise_conf
 
 MAX_PAYLOAD = 32  # bytes; anything longer is rejected without decoding
 _NUMBER = re.compile(r"^[+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -40,7 +40,7 @@ def parse_detection(payload: bytes) -> bool:
 
 
 def parse_conf(payload: bytes) -> float:
-    """A plain decimal number in the confidence range (``detectors/confidence.py``; no NaN, inf, hex,
+    """A plain decimal number in the confidence range (``confidence.py``; no NaN, inf, hex,
     signs other than +), rounded to the resolution every interface shows."""
     text = _text(payload, "set/conf")
     if not _NUMBER.match(text):

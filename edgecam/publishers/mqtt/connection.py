@@ -12,11 +12,11 @@ import ssl
 
 import paho.mqtt.client as mqtt
 
-from edgecam.config.secrets import resolve_secret
 from edgecam.errors import ConfigError
-from edgecam.config.base import is_loopback
+from edgecam.fields import is_loopback
 from edgecam.publishers.mqtt.settings import MqttSettings
 from edgecam.publishers.mqtt.topics import topic_level
+from edgecam.secrets import resolve_secret
 
 log = logging.getLogger(__name__)
 

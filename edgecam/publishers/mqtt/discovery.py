@@ -15,7 +15,7 @@ Entities per camera:
   being sent (``diagnostics``), and each template renders ``None`` (Home Assistant: unknown) rather
   than warning when its key is missing from one message
 - ``switch`` detection on/off and ``number`` confidence threshold (``set/…`` and ``state/…``), whose
-  range is the one of :mod:`edgecam.detectors.confidence`
+  range is the one of :mod:`edgecam.confidence`
 
 Every component carries ``qos``: Home Assistant does not inherit the device-level option.
 
@@ -31,8 +31,9 @@ import re
 from typing import Any, Iterable
 
 from edgecam import __version__
-from edgecam.detectors.confidence import CONF_MAX, CONF_MIN, CONF_STEP
-from edgecam.publishers.mqtt.topics import Topics, slug
+from edgecam.confidence import CONF_MAX, CONF_MIN, CONF_STEP
+from edgecam.names import slug
+from edgecam.publishers.mqtt.topics import Topics
 
 ORIGIN = {"name": "edgecam", "sw": __version__, "url": "https://github.com/edgecam/edgecam"}
 

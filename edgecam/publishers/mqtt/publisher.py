@@ -27,8 +27,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Mapping
 
+from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.latency import LatencyWindow
+from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
@@ -41,16 +43,32 @@ from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
 from edgecam.publishers.mqtt.topics import Topics, ha_status_topic
-from edgecam.runtime.controls import Controls
 from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
 
 log = logging.getLogger(__name__)
 
 _RETAINED_QOS = 1
 _REPLAY_WINDOW = 64  # events handed to paho and not yet acknowledged
+# Home Assistant entities announced from the start when the config names no labels; any other
+# label gets its entities when it is first seen.
+DEFAULT_ENTITY_LABELS = ("person", "car", "dog", "cat")
 
 
 class MqttPublisher:
+    kind = "mqtt"
+
+    @classmethod
+    def from_settings(cls, settings: MqttSettings, homeassistant: HomeAssistantSettings,
+                      context: PublisherContext) -> "MqttPublisher":
+        """``[mqtt]`` and ``[homeassistant]``; the spool, discovery record and journal live in the state dir."""
+        if context.state_dir is None:
+            raise ValueError("the MQTT publisher needs the camera's state directory")
+        return cls(settings, homeassistant, context.camera_id, context.controls, context.state_dir,
+                   labels=context.labels,
+                   zones=tuple(z.name for z in context.zones),
+                   default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in context.class_names),
+                   latency=context.latency)
+
     def __init__(
         self,
         settings: MqttSettings,

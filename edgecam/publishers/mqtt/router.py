@@ -1,7 +1,7 @@
 """The command router: one table from subscribed topic to handler.
 
 - ``<base>/set/<name>`` for every command in :data:`commands.PARSERS`: the payload is parsed strictly
-  and applied to the live :class:`~edgecam.runtime.controls.Controls` (which echo it on ``state/<name>``
+  and applied to the live :class:`~edgecam.controls.Controls` (which echo it on ``state/<name>``
   through the publisher); a bad payload is logged as one warning and ignored.
 - Home Assistant's birth topic: ``online`` asks for discovery to be sent again.  Home Assistant (or a
   flapping broker bridge) may repeat its birth thousands of times; the log gets one line per

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgecam.config.base import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
+from edgecam.fields import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
 
 _TOPIC_PREFIX = r"^[^/+#\s]+(/[^/+#\s]+)*$"  # topic levels without wildcards or empty levels
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

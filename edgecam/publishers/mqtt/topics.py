@@ -10,7 +10,7 @@ Layout under ``<prefix>/<camera>/``:
 - ``zone/<zone>/<label>``     the same, inside one zone (retained)
 - ``snapshot``                JPEG with boxes (retained)
 - ``stats``                   health JSON (retained)
-- ``set/<name>``              commands: ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``detectors/confidence.py``)
+- ``set/<name>``              commands: ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
 - ``state/<name>``            accepted command state, echoed (retained)
 
 Labels are used verbatim except that the MQTT special characters ``/ + #`` (and NUL) become ``_``.
@@ -20,36 +20,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable
 
 COMMANDS = ("detection", "conf")
 
 _UNSAFE = re.compile(r"[/+#\x00]")
-_SLUG = re.compile(r"[^a-z0-9_]+")
 
 
 def topic_level(name: str) -> str:
     """``name`` made safe as one topic level (no separators or wildcards, never empty)."""
     level = _UNSAFE.sub("_", name)
     return level or "_"
-
-
-def slug(name: str) -> str:
-    """Lower-case ``[a-z0-9_]`` form of ``name`` for Home Assistant ids (``traffic light`` → ``traffic_light``)."""
-    return _SLUG.sub("_", name.lower()).strip("_") or "x"
-
-
-def slug_collisions(names: Iterable[str]) -> list[tuple[str, str]]:
-    """Pairs of different names that :func:`slug` maps to the same id (``person``/``Person``), in input
-    order; such names would share one Home Assistant entity (or topic), so one of them would vanish."""
-    first: dict[str, str] = {}
-    pairs: list[tuple[str, str]] = []
-    for name in names:
-        key = slug(name)
-        if key in first and first[key] != name:
-            pairs.append((first[key], name))
-        first.setdefault(key, name)
-    return pairs
 
 
 @dataclass(frozen=True)
