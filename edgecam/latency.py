@@ -25,6 +25,10 @@ class LatencyWindow:
             self._samples.append((published_at - capture_time) * 1e3)
             self.count += 1
 
+    def clear(self) -> None:
+        with self._lock:
+            self._samples.clear()
+
     def percentiles(self) -> dict[str, float | None]:
         with self._lock:
             samples = np.fromiter(self._samples, np.float64, len(self._samples))

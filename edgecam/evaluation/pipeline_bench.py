@@ -18,7 +18,10 @@ Noise on a shared machine hits both sides: raw blocks (``forward()`` over the sa
 preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
 are compared.  Pipeline fps is steady-state throughput: frames published per second between the
 first and the last frame of a block.  The last printed line is
-``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``.
+``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``; the line before it reports, among others,
+``latency_ms p50=… p95=…``: each frame's capture time to the MQTT publish of its detections (the
+daemon's ``latency_ms`` stats).  A ``rtsp://``/``http(s)://`` SOURCE is read by the ``stream`` source
+(PyAV), live: frames the pipeline cannot take are dropped, as in the daemon.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class PipelineBenchResult:
     published: int = 0  # MQTT messages the publisher handed to the broker
     stage_ms: dict = field(default_factory=dict)  # {stage: {n, wall_ms, cpu_ms}} mean per call, all blocks
     overlap: bool = False  # stages overlapped in three threads (else run in turn)
+    latency_ms: dict = field(default_factory=dict)  # {"p50", "p95"}: capture → MQTT publish, timed rounds
 
     def line(self) -> str:
         return f"pipeline_fps={self.pipeline_fps:.2f} raw_fps={self.raw_fps:.2f} ratio={self.ratio:.3f}"
@@ -70,6 +74,8 @@ def parse_source(spec: str) -> tuple[str, str]:
     from edgecam.evaluation.yuv_replay import PREFIX
     from edgecam.sources.images import list_images
 
+    if spec.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https") and "://" in spec:
+        return "stream", spec
     if spec.startswith("opencv:"):
         target = spec.removeprefix("opencv:")
         if not target:
@@ -113,9 +119,10 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
     from edgecam.tracking.settings import TrackerSettings
 
+    loop = {} if source == "stream" else {"loop": True}
     return Settings(
         camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
-            id="bench", path=path, fps=UNPACED_FPS, loop=True, max_pixels=max_pixels),
+            id="bench", path=path, fps=UNPACED_FPS, max_pixels=max_pixels, **loop),
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -216,6 +223,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
     from edgecam.controls import Controls
+    from edgecam.latency import LatencyWindow
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.runtime.stats import StageTimes
 
@@ -238,7 +246,8 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         warm_up_detector(detector, settings)
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, detector)
+        latency = LatencyWindow()
+        publishers = build_publishers(settings, controls, detector, latency=latency)
         mqtt = publishers[0]
         for p in publishers:
             p.start()
@@ -269,6 +278,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
 
         pipeline_block()  # warm the path (threads, caches, broker connection) once, untimed
         times.reset()
+        latency.clear()
         raw_fps: list[float] = []
         pipe_fps: list[float] = []
         raw_all: list[float] = []
@@ -289,7 +299,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
         rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
         raw_forward_ms=statistics.fmean(raw_all), published=published,
-        stage_ms=times.summary(), overlap=modes[-1],
+        stage_ms=times.summary(), overlap=modes[-1], latency_ms=latency.percentiles(),
     )
 
 
@@ -312,7 +322,8 @@ def run_pipeline_bench(args) -> int:
     stages = "  ".join(f"{k}={v['wall_ms']:.2f}/{v['cpu_ms']:.2f}" for k, v in result.stage_ms.items())
     print(f"{result.model} size={result.size} threads={result.threads} "
           f"stages {'overlapped' if result.overlap else 'in turn'}: raw forward avg {result.raw_forward_ms:.2f} ms; "
-          f"per frame wall/cpu ms {stages}; mqtt published {result.published}", flush=True)
+          f"per frame wall/cpu ms {stages}; mqtt published {result.published}; "
+          f"latency_ms p50={result.latency_ms.get('p50')} p95={result.latency_ms.get('p95')}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_json(), indent=2))

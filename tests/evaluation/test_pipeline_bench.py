@@ -49,6 +49,10 @@ def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder)
     assert set(stages) == {"gate", "preprocess", "forward", "postprocess", "track", "publish"}
     assert all(v["n"] == 20 and v["wall_ms"] >= 0 and v["cpu_ms"] >= 0 for v in stages.values())
     assert stages["forward"]["wall_ms"] > 0
+    # capture → MQTT publish of the frame's detections, the daemon's latency_ms
+    lat = data["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] < 60_000
+    assert f"latency_ms p50={lat['p50']} p95={lat['p95']}" in proc.stdout.strip().splitlines()[-2]
     # warm-up block + one timed block of 20 frames, every frame with detections, all through the broker
     dets = rec.wait_count("edgecam/bench/detections", 40, timeout=30)
     payload = json.loads(dets[-1].payload)
@@ -103,6 +107,7 @@ def test_parse_source_and_broker(tmp_path):
     assert parse_source(str(SHARED / "images")) == ("images", str(SHARED / "images"))
     assert parse_source(f"yuv420:{SHARED / 'images'}") == ("yuv420", str(SHARED / "images"))
     assert parse_source("opencv:/dev/video0") == ("opencv", "/dev/video0")
+    assert parse_source("rtsp://cam:p@ss@cam/live") == ("stream", "rtsp://cam:p@ss@cam/live")
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0")
     assert parse_source(str(video)) == ("opencv", str(video))
