@@ -187,3 +187,19 @@ def test_check_probe_reports_the_stream_or_its_own_error(tmp_path, rtsp_camera):
     for r in (ok, *causes.values()):
         text = r if isinstance(r, str) else r.stdout + r.stderr
         assert PASSWORD not in text and "ss:w0rd" not in text and "ng:pw" not in text
+
+
+def test_a_camera_that_never_opens_is_offline_with_its_cause(tmp_path, mosquitto, mqtt_recorder, rtsp_camera):
+    cam = rtsp_camera(user="cam", password=PASSWORD)
+    rec = mqtt_recorder(mosquitto, ("edgecam/#",))
+    cfg = write_config(tmp_path, cam.url(password="wr@ng:pw"), mosquitto.port)
+    with Daemon(cfg, tmp_path / "run") as daemon:
+        rec.wait_for(CAMERA, lambda m: m.payload == b"offline", 120)
+        stats = stats_after(rec, 0, lambda s: s["reconnect_attempts"] >= 2, 30, "stats with the cause")
+        assert stats["camera"] == "offline" and stats["fps"] == 0
+        assert "401 Unauthorized" in stats["last_error"] and "check the user name and password" in stats["last_error"]
+        assert daemon.terminate() == 0, daemon.stderr()[-3000:]
+    assert not rec.on(PERSON) or all(m.payload == b"0" for m in rec.on(PERSON))
+    assert [m.payload for m in rec.on(CAMERA)] == [b"offline"]
+    for text in (daemon.stderr(), daemon.stdout(), *[m.payload.decode("utf-8", "replace") for m in rec.messages]):
+        assert "wr@ng:pw" not in text and "ng:pw" not in text

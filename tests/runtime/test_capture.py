@@ -323,3 +323,37 @@ def test_stats_and_progress(captures):
     assert cap.stats()["state"] == "stopped" and cap.slot.closed
     with pytest.raises(RuntimeError):
         cap.start()
+
+
+def test_heartbeat_through_an_outage_but_not_while_a_read_hangs(captures):
+    """The watchdog's view (``Health``, as the daemon wires it): the supervisor beats while it watches a
+    session or waits to retry (a camera outage is no hang), and stops while an abandoned read does not
+    return (a hung read), so the stage goes stale; once the read returns it is healthy again."""
+    from edgecam.runtime.health import Health
+
+    health = Health()
+    health.register("capture", 1.0)
+    beats: list[float] = []
+    state = {"mode": "down"}
+
+    def beat() -> None:
+        beats.append(time.monotonic())
+        health.stamp("capture")
+
+    def factory():
+        if state["mode"] == "down":
+            return ScriptedSource(0, open_error=SourceError("no route to camera"))
+        return ScriptedSource(1, stall_after=2, live=True)  # delivers 2 frames, then a read blocks for good
+
+    cap = CaptureThread(factory, fast(stall_timeout_s=0.3, reconnect_max_s=0.2), heartbeat=beat)
+    captures.append(cap)
+    cap.start()
+    assert wait_until(lambda: cap.reconnects >= 3 and len(beats) >= 10)  # down and retrying: still beating
+    assert cap.camera == "offline" and cap.captured == 0 and health.healthy()
+    state["mode"] = "hang"
+    assert wait_until(lambda: cap.state == "waiting for the abandoned reader")
+    hung = cap.source
+    assert wait_until(lambda: health.stalled() == ["capture"])  # no beat while the read hangs
+    assert cap.state == "waiting for the abandoned reader" and hung.reads == 2
+    hung.release.set()  # the read returns: the supervisor is back in control and beats again
+    assert wait_until(health.healthy)
