@@ -116,7 +116,11 @@ class StreamSource:
     def set_packet_sink(self, sink: PacketSink | None) -> None:
         """``sink(packet, stream, wall_time)`` for every demuxed video packet, before decoding, in the
         capture thread; kept across reopen (a new source gets it from the capture thread).  The sink
-        must be cheap; what it raises is counted and logged (rate-limited), never raised here."""
+        must be cheap; what it raises is counted and logged (rate-limited), never raised here.
+
+        ``stream`` (and ``packet.stream``) belong to the open container: read what a remux needs
+        (codec parameters, time base) while the sink runs; touching them after the source closed (a
+        reconnect) crashes the process in FFmpeg.  The packet's own data stays valid."""
         self._sink = sink
 
     # -- FrameSource -----------------------------------------------------------------------------
