@@ -149,13 +149,17 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled:  # the MQTT spool, discovery record and open-track journal live there
+        if settings.mqtt.enabled or settings.web.enabled:  # spool, discovery record, journal, controls
+            from edgecam.runtime.controlstore import ControlStore
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
+            ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
         publishers = build_publishers(settings, controls, detector, state_dir, latency)
         for p in publishers:
+            if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
+                p.on_fatal = stop.set
             p.start()
             stack.callback(p.close)
 
@@ -207,6 +211,9 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         # READY=1 once the model is warm and capture runs, camera or not: an outage is no failed start
         notifier.ready(ready[0])
         pipeline.run()
+        fatal = next((e for e in (getattr(p, "fatal_error", None) for p in publishers) if e is not None), None)
+        if fatal is not None:
+            raise fatal
         if not stop.is_set():
             notifier.stopping("stopping: flushing events")
         if capture.error is not None and not stop.is_set():

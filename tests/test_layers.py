@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("edgecam", "edgecam.domain", "edgecam.errors", "edgecam.limits", "edgecam.files", "edgecam.records",
      "edgecam.fields", "edgecam.names", "edgecam.secrets", "edgecam.confidence", "edgecam.controls", "edgecam.redact",
      "edgecam.latency",
-     "edgecam.plugins", "edgecam.known_models"),  # the ground floor (known_models: the pinned model hashes)
+     "edgecam.plugins", "edgecam.known_models", "edgecam.identity"),  # the ground floor (known_models: the pinned model hashes)
 )
 PACKAGES = ("edgecam", "deploy")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any
 
 from edgecam.config.loader import load_checked
@@ -22,7 +23,26 @@ _ALWAYS_SHOWN = {
 def check_config(path: str | os.PathLike) -> list[str]:
     """Validate ``path`` (everything ``run`` checks) and return summary lines; raises ConfigError if invalid."""
     settings, warnings = load_checked(path)
-    return [f"{os.fspath(path)}: OK"] + summarize(settings) + warnings
+    return [f"{os.fspath(path)}: OK"] + summarize(settings) + notes(settings) + warnings
+
+
+def notes(settings: Settings) -> list[str]:
+    """Where a value the daemon uses does not come from the config file itself."""
+    from edgecam.identity import default_camera_id, host_name
+
+    from edgecam.runtime.controlstore import override_notes
+    from edgecam.runtime.statedir import camera_state_dir
+
+    out = override_notes(camera_state_dir(Path(settings.output.state_dir), settings.camera.id), settings.model.conf)
+    from edgecam.names import slug
+
+    if slug(settings.camera.id) != settings.camera.id:
+        out.append(f"note: camera id {settings.camera.id!r} is {slug(settings.camera.id)!r} in Home Assistant and the "
+                   "state directory: a daemon elsewhere whose id spells the same way is the same camera")
+    if settings.camera.id == default_camera_id():
+        out.append(f"note: camera id {settings.camera.id!r} comes from this host's name {host_name()!r}; "
+                   "set [camera] id to choose another")
+    return out
 
 
 def _default(cls: Any, name: str) -> Any:

@@ -46,6 +46,20 @@ def _model(settings: Settings, problems: list[Problem]) -> None:
         if unknown:
             problems.append(Problem(path, f"model {bundle.name} has no class {', '.join(map(repr, unknown))}; "
                                           f"use its class names (e.g. {sample}, …)"))
+    _entity_ids(settings, bundle.manifest.classes, problems)
+
+
+def _entity_ids(settings: Settings, classes, problems: list[Problem]) -> None:
+    """Labels, zones and zone × label pairs that would share a Home Assistant id (one entity would vanish)."""
+    if not (settings.mqtt.enabled and settings.homeassistant.discovery):
+        return
+    from edgecam.publishers.mqtt.entityids import id_collisions
+
+    labels = tuple(settings.tracking.labels) or tuple(settings.model.classes) or tuple(classes)
+    where = ("tracking", "labels") if settings.tracking.labels else ("model", "classes")
+    index = {z.name: i for i, z in enumerate(settings.zones)}
+    for message, zone in id_collisions(labels, [(z.name, z.labels) for z in settings.zones]):
+        problems.append(Problem(("zones", index[zone], "name") if zone is not None else where, message))
 
 
 def _password(settings: Settings, problems: list[Problem], warnings: list[str]) -> None:

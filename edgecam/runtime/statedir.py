@@ -1,6 +1,6 @@
 """The per-camera state directory and its exclusive lock.
 
-Each camera keeps its state (event spool, discovery record, open-track journal) in
+Each camera keeps its state (event spool, discovery record, open-track journal, stored controls) in
 ``<[output] state_dir>/<camera slug>/``, where the slug is the camera id as Home Assistant ids use it
 (``Front-Door`` → ``front_door``).  Cameras whose ids differ only in that normalisation would also share
 one Home Assistant device, so they share the directory and the lock keeps the second one out.

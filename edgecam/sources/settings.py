@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
 from edgecam.redact import redact_url
+from edgecam.identity import default_camera_id
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)
@@ -24,7 +25,8 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 class CameraSettings:
     """The keys of every source; each source's model (``source`` names it) adds its own."""
 
-    id: Str = Field(default="camera", pattern=NAME_PATTERN, max_length=64, description="camera id used in MQTT topics")
+    id: Str = Field(default_factory=default_camera_id, pattern=NAME_PATTERN, max_length=64,
+                    description="camera id used in MQTT topics (default: this machine's host name as an id)")
     source: Str = "picamera2"
     path: Str = Field(default="", max_length=4096, description="what to open; its meaning depends on source")
     fps: Float = Field(default=5.0, ge=0.1, le=1000.0, description="target frame rate (files may play faster than a camera)")

@@ -103,7 +103,10 @@ def _config(tmp_path, port, name, labels, zone: bool, thermal: bool, conf: float
 
 
 def test_home_assistant_rules_hold_after_config_changes_and_restarts(tmp_path, mosquitto, mqtt_recorder):
-    (tmp_path / "sys").mkdir()
+    zone = tmp_path / "sys" / "class/thermal/thermal_zone0"  # a SoC temperature reading: its entity exists
+    zone.mkdir(parents=True)
+    (zone / "type").write_text("cpu-thermal\n")
+    (zone / "temp").write_text("51000\n")
     runs = [  # (labels, zone, thermal, conf); Home Assistant is down from run 2 to the end
         (("person", "dog", "cat"), True, True, 0.45),
         (("person",), False, True, 0.3),

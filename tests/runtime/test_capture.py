@@ -340,14 +340,27 @@ def test_heartbeat_through_an_outage_but_not_while_a_read_hangs(captures):
         beats.append(time.monotonic())
         health.stamp("capture")
 
+    made: list[ScriptedSource] = []
+
     def factory():
         if state["mode"] == "down":
             return ScriptedSource(0, open_error=SourceError("no route to camera"))
-        return ScriptedSource(1, stall_after=2, live=True)  # delivers 2 frames, then a read blocks for good
+        made.append(ScriptedSource(1, stall_after=2, live=True))  # 2 frames, then a read blocks for good
+        return made[-1]
 
     cap = CaptureThread(factory, fast(stall_timeout_s=0.3, reconnect_max_s=0.2), heartbeat=beat)
     captures.append(cap)
     cap.start()
+    try:
+        _hang_and_recover(cap, health, beats, state)
+    finally:
+        cap.stop(timeout=2.0)
+        for source in made:  # no reader thread outlives the test
+            source.release.set()
+        assert wait_until(lambda: not any(t.name.startswith("edgecam-capture") for t in threading.enumerate()))
+
+
+def _hang_and_recover(cap, health, beats, state) -> None:
     assert wait_until(lambda: cap.reconnects >= 3 and len(beats) >= 10)  # down and retrying: still beating
     assert cap.camera == "offline" and cap.captured == 0 and health.healthy()
     state["mode"] = "hang"

@@ -6,13 +6,17 @@ once more as ``{"p": <platform>}`` only, which tells Home Assistant to remove th
 
 Entities per camera:
 
+Names follow one style (:func:`entity_name`: ``Person count``, ``Driveway person occupancy``); counts
+have a unit; every control has an icon.
+
 - per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
 - ``binary_sensor`` camera connectivity (``<base>/camera``: ``online``/``offline``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
-  (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key is
-  being sent (``diagnostics``), and each template renders ``None`` (Home Assistant: unknown) rather
+  (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key
+  carries a reading (``diagnostics``: no entity that could only ever be unknown), and each template
+  renders ``None`` (Home Assistant: unknown) rather
   than warning when its key is missing from one message
 - ``switch`` detection on/off and ``number`` confidence threshold (``set/…`` and ``state/…``), whose
   range is the one of :mod:`edgecam.confidence`
@@ -55,8 +59,10 @@ _DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"unit_of_measurement": "ms", "state_class": "measurement", "device_class": "duration"}),
     ("temperature", "SoC temperature", "temperature_c",
      {"unit_of_measurement": "°C", "state_class": "measurement", "device_class": "temperature"}),
-    ("dropped_frames", "Dropped frames", "dropped_frames", {"state_class": "total_increasing"}),
-    ("reconnects", "Camera reconnects", "reconnects", {"state_class": "total_increasing", "icon": "mdi:camera-retake"}),
+    ("dropped_frames", "Dropped frames", "dropped_frames",
+     {"unit_of_measurement": "frames", "state_class": "total_increasing", "icon": "mdi:image-off-outline"}),
+    ("reconnects", "Camera reconnects", "reconnects",
+     {"unit_of_measurement": "reconnects", "state_class": "total_increasing", "icon": "mdi:camera-retake"}),
     ("camera_error", "Camera last error", "last_error",
      {"icon": "mdi:camera-off",  # a state holds at most 255 characters
       "value_template": "{{ (value_json.last_error or '')[:250] if value_json.last_error is defined else None }}"}),
@@ -83,15 +89,25 @@ def node_id(camera_id: str) -> str:
     return f"edgecam_{slug(camera_id)}"
 
 
+COUNT_UNIT = "objects"
+
+
+def entity_name(*words: str) -> str:
+    """One naming style for every entity: words joined, ``_`` shown as a space, first letter capital
+    (``("driveway", "person", "occupancy")`` → ``Driveway person occupancy``)."""
+    text = " ".join(w.replace("_", " ").strip() for w in words if w.strip())
+    return text[:1].upper() + text[1:]
+
+
 def _label_components(topics: Topics, node: str, label: str, zone: str | None) -> dict[str, dict[str, Any]]:
     if zone is None:
-        key, state, title = f"{node}_{slug(label)}", topics.count(label), label
+        key, state, words = f"{node}_{slug(label)}", topics.count(label), (label,)
     else:
-        key, state, title = f"{node}_zone_{slug(zone)}_{slug(label)}", topics.zone_count(zone, label), f"{zone} {label}"
+        key, state, words = f"{node}_zone_{slug(zone)}_{slug(label)}", topics.zone_count(zone, label), (zone, label)
     return {
         f"{key}_occupancy": {
             "p": "binary_sensor",
-            "name": f"{title} occupancy",
+            "name": entity_name(*words, "occupancy"),
             "unique_id": f"{key}_occupancy",
             "state_topic": state,
             "value_template": _OCCUPIED,
@@ -100,10 +116,11 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
         },
         f"{key}_count": {
             "p": "sensor",
-            "name": f"{title} count",
+            "name": entity_name(*words, "count"),
             "unique_id": f"{key}_count",
             "state_topic": state,
             "state_class": "measurement",
+            "unit_of_measurement": COUNT_UNIT,
             "icon": "mdi:counter",
             **_availability(topics, camera=True),
         },
@@ -191,6 +208,7 @@ def components(
         "step": CONF_STEP,
         "mode": "slider",
         "entity_category": "config",
+        "icon": "mdi:target",
     }
     for cfg in out.values():
         cfg["qos"] = qos

@@ -2,8 +2,9 @@
 
 paho's network thread connects, reconnects with capped backoff and runs the callbacks here.  Each
 successful connect starts a new *generation*: paho's queue of unacknowledged messages is dropped (the
-owner re-sends from its spool and retained state), ``online`` is published and the subscriptions are
-made.  :meth:`MqttLink.publish` refuses (returns None) when the generation it was given is no longer
+owner re-sends from its spool and retained state), the camera is claimed (``ownership.py``: no other
+live daemon owns it), then ``online`` is published and the subscriptions are made.  Until the claim
+is won nothing else is sent; a refused claim disconnects cleanly and reports ``conflict``.  :meth:`MqttLink.publish` refuses (returns None) when the generation it was given is no longer
 current, so nothing meant for a dead connection is handed to a new one out of order.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, Callable
 import paho.mqtt.client as mqtt
 
 from edgecam.publishers.mqtt.connection import build_client, connect_async
+from edgecam.publishers.mqtt.ownership import OFFLINE, ONLINE, Ownership
 from edgecam.publishers.mqtt.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class MqttLink:
         on_message: Callable[[str, bytes], None],
         on_connected: Callable[[int], None],
         on_activity: Callable[[], None],
+        ownership: Ownership | None = None,
+        on_conflict: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.client_id = client_id
@@ -47,7 +51,13 @@ class MqttLink:
         self._on_activity = on_activity
         self._send_lock = threading.Lock()  # orders publishes against on_connect's queue reset
         self._connected = threading.Event()
+        self._gone = threading.Event()  # the broker saw our DISCONNECT (after a refused claim)
+        self._sync_mid: int | None = None  # the sync message's id until the broker acknowledged it
+        self._leave = False  # refused: disconnect once nothing more is owed to us
         self._closing = False
+        self._ownership = ownership
+        self._on_conflict = on_conflict
+        self.conflict: str | None = None
         self.generation = 0
         self.published = 0
         self.connects = 0
@@ -62,7 +72,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
-        client.on_publish = lambda *a: self._on_activity()
+        client.on_publish = self._on_publish
         self._client = client
         log.info("MQTT: connecting to %s:%d as %s", self.settings.host, self.settings.port, self.client_id)
         connect_async(client, self.settings)
@@ -73,9 +83,13 @@ class MqttLink:
         client = self._client
         if client is None:
             return
-        if self._connected.is_set():
+        if self.conflict is not None:
+            # the DISCONNECT must reach the broker before the loop stops, or it sends our last will
+            # (``offline``) over the live owner's state
+            self._gone.wait(5.0)
+        elif self._connected.is_set():
             with self._send_lock:
-                info = client.publish(self.availability_topic, b"offline", qos=_AVAILABILITY_QOS, retain=True)
+                info = client.publish(self.availability_topic, OFFLINE, qos=_AVAILABILITY_QOS, retain=True)
             try:
                 info.wait_for_publish(timeout=max(0.5, min(2.0, ack_timeout)))
             except (RuntimeError, ValueError):
@@ -132,19 +146,102 @@ class MqttLink:
         with self._send_lock:
             client.drop_out_messages()  # the owner's spool, not paho, re-sends what was not acknowledged
             self.generation += 1
-            self._on_connected_cb(self.generation)
         self.connects += 1
         self.last_error = None
-        self._connected.set()
-        client.publish(self.availability_topic, b"online", qos=_AVAILABILITY_QOS, retain=True)
+        own = self._ownership
+        if own is None:
+            self._claimed(client, self.generation)
+            return
+        own.reset()
+        client.subscribe([(own.owner_topic, _AVAILABILITY_QOS), (own.availability_topic, _AVAILABILITY_QOS),
+                          (own.sync_topic, _AVAILABILITY_QOS)])
+        self._sync(client, str(self.generation).encode())
+
+    def _sync(self, client: mqtt.Client, payload: bytes) -> None:
+        self._sync_mid = client.publish(self._ownership.sync_topic, payload, qos=_AVAILABILITY_QOS).mid
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, *rest: Any) -> None:
+        if mid == self._sync_mid:
+            self._sync_mid = None
+            if self._leave:
+                client.disconnect()
+        self._on_activity()
+
+    def _claimed(self, client: mqtt.Client, gen: int) -> None:
+        """This connection owns the camera: announce it, go ``online``, subscribe, let the owner send."""
+        with self._send_lock:
+            if gen != self.generation:
+                return
+            self._on_connected_cb(gen)
+            self._connected.set()
+        if self._ownership is not None:
+            client.publish(self._ownership.owner_topic, self._ownership.payload(), qos=_AVAILABILITY_QOS, retain=True)
+        client.publish(self.availability_topic, ONLINE, qos=_AVAILABILITY_QOS, retain=True)
         if self._subscriptions:
             client.subscribe(self._subscriptions)
         log.info("MQTT: connected to %s:%d", self.settings.host, self.settings.port)
         self._on_activity()
 
+    def _refused(self, client: mqtt.Client, message: str) -> None:
+        """Another live daemon owns the camera: leave without a word on its topics (clean disconnect:
+        the broker drops the last will) and report the conflict once."""
+        self._connected.clear()
+        self._closing = True
+        if self.conflict is None:
+            self.conflict = message
+            log.error("%s", message)
+            if self._on_conflict is not None:
+                self._on_conflict(message)
+        # Disconnect only once the broker acknowledged the sync message: a socket closed with its
+        # acknowledgement still unread is reset, the broker may lose our DISCONNECT and send the will.
+        self._leave = True
+        if self._sync_mid is None:
+            client.disconnect()
+
+    def _on_ownership(self, client: mqtt.Client, topic: str, payload: bytes) -> bool:
+        """Messages of the ownership protocol; True when ``topic`` was one of them."""
+        own = self._ownership
+        if own is None or self.conflict is not None:
+            return own is not None and topic.startswith(own.owner_topic)
+        if topic == own.sync_topic:
+            if payload != str(self.generation).encode() or self._connected.is_set():
+                return True  # a late echo of an earlier connection's sync
+            verdict = own.decide()
+            if verdict.kind == "watch":
+                client.subscribe(verdict.detail, _AVAILABILITY_QOS)
+                self._sync(client, payload)
+            elif verdict.kind == "refuse":
+                self._refused(client, verdict.detail)
+            else:
+                self._claimed(client, self.generation)
+            return True
+        if topic != own.owner_topic and topic not in own.watched:
+            return False
+        if not self._connected.is_set():
+            own.observe(topic, payload)  # retained state, before the sync comes back
+            return True
+        if self._closing:
+            return True
+        if topic == own.owner_topic:
+            own.observe(topic, payload)
+            other = own.other()
+            if other is not None and own.beaten_by(other):
+                self._refused(client, f"{own.refusal(other)} (it claimed the camera at the same time)")
+            elif other is not None:
+                log.warning("camera %s: %s claimed this camera too; keeping it (this daemon started first)",
+                            own.camera_id, other.describe())
+                client.publish(own.owner_topic, own.payload(), qos=_AVAILABILITY_QOS, retain=True)
+        elif topic == self.availability_topic and payload.strip() == OFFLINE:
+            log.warning("camera %s: another client marked this camera offline (a stale last will); "
+                        "publishing online again", own.camera_id)
+            client.publish(self.availability_topic, ONLINE, qos=_AVAILABILITY_QOS, retain=True)
+        return True
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        if self.conflict is not None:
+            self._gone.set()
         if was and not self._closing:
             log.warning("MQTT: disconnected from %s:%d (%s); reconnecting, events are spooled",
                         self.settings.host, self.settings.port, reason)
@@ -168,6 +265,9 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self._on_message_cb(msg.topic, bytes(msg.payload))
+            if self._on_ownership(client, msg.topic, bytes(msg.payload)):
+                return
+            if self._connected.is_set():
+                self._on_message_cb(msg.topic, bytes(msg.payload))
         except Exception:  # a bad message must never take down the network thread
             log.exception("MQTT: failed to handle a message on %s", msg.topic)

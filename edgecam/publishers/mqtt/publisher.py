@@ -25,11 +25,13 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.latency import LatencyWindow
+from edgecam.errors import UsageError
+from edgecam.identity import Instance
 from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
@@ -42,7 +44,8 @@ from edgecam.publishers.mqtt.retained import RetainedState
 from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
-from edgecam.publishers.mqtt.topics import Topics, ha_status_topic
+from edgecam.publishers.mqtt.ownership import Ownership
+from edgecam.publishers.mqtt.topics import Topics, ha_status_topic, owner_topic
 from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class MqttPublisher:
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
         latency: LatencyWindow | None = None,
+        instance: Instance | None = None,
     ) -> None:
         self.settings = settings
         self.camera_id = camera_id
@@ -93,9 +97,13 @@ class MqttPublisher:
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
                                     default_labels, qos=_RETAINED_QOS)
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
-                                     controls, self._request_announce)
+                                     controls, self._on_ha_birth)
+        self.instance = instance or Instance.here()
+        ownership = Ownership(self.instance, camera_id, owner_topic(settings.prefix, camera_id), self.topics.availability)
+        self.on_fatal: Callable[[], None] | None = None  # the daemon stops when another owns the camera
         self._link = MqttLink(settings, self.client_id, self.topics.availability, password,
-                              self._router.subscriptions(), self._router.handle, self._on_connected, self._poke)
+                              self._router.subscriptions(), self._router.handle, self._on_connected, self._poke,
+                              ownership=ownership, on_conflict=self._on_conflict)
         self._retained = RetainedState()
 
         self._lock = threading.Lock()
@@ -109,8 +117,10 @@ class MqttPublisher:
         self._sighting: tuple[float, tuple[TrackView, ...]] | None = None
         self._snapshot_src: FrameUpdate | None = None
         self._stats_keys: frozenset[str] | None = None
+        self._stats_readings: frozenset[str] = frozenset()
         self._resync = False
         self._announce = False
+        self._birth = False  # Home Assistant (re)started: removals it missed are sent again
         self._closing = False
         self._close_deadline = 0.0
         # caller-side
@@ -179,6 +189,7 @@ class MqttPublisher:
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
         with self._lock:
             self._stats_keys = frozenset(stats)
+            self._stats_readings = frozenset(k for k, v in stats.items() if v is not None)
         self._set_retained(self.topics.stats, encode(stats_payload(stats)))
 
     def close(self) -> None:
@@ -186,7 +197,8 @@ class MqttPublisher:
         if not self._started or self._closed:
             return
         self._closed = True
-        deadline = time.monotonic() + self.settings.close_timeout_s
+        # refused: nothing can be delivered on this broker, so nothing is waited for
+        deadline = time.monotonic() + (0.0 if self._link.conflict else self.settings.close_timeout_s)
         with self._lock:
             self._closing = True
             self._close_deadline = deadline
@@ -200,6 +212,16 @@ class MqttPublisher:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
 
     # ------------------------------------------------------------------ status
+    @property
+    def fatal_error(self) -> UsageError | None:
+        """Set when another live daemon owns this camera on the broker (the daemon exits 2)."""
+        return UsageError(self._link.conflict) if self._link.conflict else None
+
+    def _on_conflict(self, message: str) -> None:
+        if self.on_fatal is not None:
+            self.on_fatal()
+        self._poke()
+
     @property
     def connected(self) -> bool:
         return self._link.connected
@@ -258,9 +280,10 @@ class MqttPublisher:
         with self._lock:
             self._wake.notify()
 
-    def _request_announce(self) -> None:
+    def _on_ha_birth(self) -> None:
         with self._lock:
             self._announce = True
+            self._birth = True
             self._wake.notify()
 
     def _on_control(self, name: str, value: object) -> None:
@@ -321,6 +344,7 @@ class MqttPublisher:
             count_updates, self._count_updates = self._count_updates, []
             sighting, self._sighting = self._sighting, None
             stats_keys, self._stats_keys = self._stats_keys, None
+            readings = self._stats_readings
             snapshot = None
             if self._snapshot_src is not None and time.monotonic() >= self._next_snapshot:
                 snapshot, self._snapshot_src = self._snapshot_src, None
@@ -331,7 +355,7 @@ class MqttPublisher:
         self._record_events(events, sighting)
         for counts, zone_counts in count_updates:
             self._fold_counts(counts, zone_counts)
-        if stats_keys is not None and self._announcer.observe_stats(stats_keys):
+        if stats_keys is not None and self._announcer.observe_stats(stats_keys, readings):
             with self._lock:
                 self._announce = True
         if snapshot is not None:
@@ -343,10 +367,11 @@ class MqttPublisher:
             connected = self._link.connected and self._link.generation == gen
             if connected:
                 announce, self._announce = self._announce, False
+                birth, self._birth = self._birth and announce, False
                 resync, self._resync = self._resync, False
         if connected:
             if announce:
-                self._send_discovery(gen)
+                self._send_discovery(gen, birth)
             if resync:
                 self._retained.resync()
             self._send_retained(gen)
@@ -391,13 +416,11 @@ class MqttPublisher:
         jpeg = render_snapshot(update.frame, update.tracks, self.settings.snapshot_width, self.settings.snapshot_quality)
         self._set_retained(self.topics.snapshot, jpeg)
 
-    def _send_discovery(self, gen: int) -> None:
-        for topic, payload in self._announcer.messages():
-            if self._link.publish(gen, topic, payload, _RETAINED_QOS, True) is None:
-                with self._lock:
-                    self._announce = True  # retry on the next connection
-                return
-        self._announcer.commit()
+    def _send_discovery(self, gen: int, birth: bool = False) -> None:
+        if not self._announcer.send(lambda t, p, r: self._link.publish(gen, t, p, _RETAINED_QOS, r) is not None, birth):
+            with self._lock:  # the connection went: retry on the next one
+                self._announce = True
+                self._birth = self._birth or birth
 
     def _send_retained(self, gen: int) -> None:
         for topic, payload in self._retained.take():

@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edgecam.names import slug
+
 COMMANDS = ("detection", "conf")
 
 _UNSAFE = re.compile(r"[/+#\x00]")
@@ -84,6 +86,11 @@ class Topics:
         if topic.startswith(head) and topic[len(head):] in COMMANDS:
             return topic[len(head):]
         return None
+
+
+def owner_topic(prefix: str, camera: str) -> str:
+    """The retained owner record of a camera, keyed by its slug (``Front-Door`` and ``front_door`` meet)."""
+    return f"{prefix}/{slug(camera)}/owner"
 
 
 def discovery_topic(ha_prefix: str, node_id: str) -> str:
