@@ -40,11 +40,15 @@ LOG_EVERY_S = 30.0  # rate limit of repeated warnings (decode errors, a failing 
 PacketSink = Callable[[Any, Any, float], None]
 
 
-def ffmpeg_cause(exc: BaseException) -> str:
-    """FFmpeg's own one-line text for a failure, with a hint naming the fix; credentials hidden."""
+def ffmpeg_cause(exc: BaseException, waited: str = "") -> str:
+    """FFmpeg's own one-line text for a failure, with a hint naming the fix; credentials hidden.
+    ``waited`` names the timeout that ran out when FFmpeg was interrupted (``open_timeout_s = 20 s``)."""
     text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     text = " ".join(str(text).split())
     low = text.lower()
+    if "immediate exit" in low and waited:  # the interrupt callback: PyAV's open/read timeout ran out
+        return redact_url(f"no answer within {waited} (the camera is silent or frozen); check the camera "
+                          "and the network, or raise the timeout")
     if "401" in low or "unauthorized" in low:
         hint = "check the user name and password in [camera] path"
     elif "404" in low or "not found" in low:
@@ -132,14 +136,17 @@ class StreamSource:
         scheme = self._url.split("://", 1)[0].lower()
         if scheme.startswith("rtsp"):
             options["rtsp_transport"] = s.transport
-            options["timeout"] = str(int(s.read_timeout_s * 1e6))  # socket I/O (µs)
-        elif scheme.startswith("http"):
-            options["rw_timeout"] = str(int(s.read_timeout_s * 1e6))
+        # socket I/O (µs): a backstop; PyAV's open/read timeouts below interrupt FFmpeg first
+        options["timeout" if scheme.startswith("rtsp") else "rw_timeout"] = str(
+            int(max(s.open_timeout_s, s.read_timeout_s) * 1e6) + 1_000_000)
         started = time.time()
         try:
             container = av.open(self._url, options=options, timeout=(s.open_timeout_s, s.read_timeout_s))
         except Exception as exc:  # noqa: BLE001 - every failure is one line naming the fix
-            raise SourceError(f"{self.name}: {ffmpeg_cause(exc)}") from None
+            waited = f"open_timeout_s = {s.open_timeout_s:g} s"
+            if time.time() - started >= 0.95 * s.open_timeout_s:  # interrupted: FFmpeg's text varies
+                exc = TimeoutError("Immediate exit requested")
+            raise SourceError(f"{self.name}: {ffmpeg_cause(exc, waited)}") from None
         if not container.streams.video:
             found = ", ".join(f"{st.type} {getattr(st.codec_context, 'name', '?')}" for st in container.streams) or "nothing"
             container.close()
@@ -173,7 +180,8 @@ class StreamSource:
             except StopIteration:
                 raise SourceError(f"{self.name}: the stream ended (camera restarted or gone)") from None
             except Exception as exc:  # noqa: BLE001
-                raise SourceError(f"{self.name}: {ffmpeg_cause(exc)}") from None
+                waited = f"read_timeout_s = {self._settings.read_timeout_s:g} s"
+                raise SourceError(f"{self.name}: {ffmpeg_cause(exc, waited)}") from None
             self._handle(packet)
         return self._pending.popleft()
 

@@ -39,8 +39,8 @@ def wait_until(predicate, timeout: float = 20.0) -> bool:
     return predicate()
 
 
-def open_error(url: str) -> str:
-    source = StreamSource(settings(url))
+def open_error(url: str, **kw) -> str:
+    source = StreamSource(settings(url, **kw))
     with pytest.raises(SourceError) as info:
         source.open()
     source.close()
@@ -143,3 +143,20 @@ def test_packet_sink_sees_video_packets_survives_reopen_and_cannot_break_capture
     walls = [c[4] for c in calls[before:]]
     assert walls == sorted(walls) or max(a - b for a, b in zip(walls, walls[1:])) < 0.5  # B-frame reorder at most
     assert any("packet sink failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_frozen_camera_names_the_timeout_that_ran_out(rtsp_camera):
+    cam = rtsp_camera()
+    source = StreamSource(settings(cam.url(), read_timeout_s=1.0))
+    source.open()
+    try:
+        assert source.read(1.0) is not None
+        cam.pause()  # SIGSTOP: the connection stays open, nothing comes
+        with pytest.raises(SourceError, match=r"no answer within read_timeout_s = 1 s \(the camera is silent or frozen\)"):
+            while True:
+                source.read(1.0)
+    finally:
+        source.close()
+    text = open_error(cam.url(), open_timeout_s=1.5)  # a new connection to the frozen server
+    assert "no answer within open_timeout_s = 1.5 s" in text
+    cam.resume()
