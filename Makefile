@@ -10,7 +10,7 @@ DEPLOY_STAMP := $(VENV)/.installed-deploy
 # the development checkout finds the seed models in ../shared (the installed package never looks there)
 export EDGECAM_MODEL_DIR ?= $(abspath $(SHARED)/models)
 
-.PHONY: install install-deploy system-deps test run bench soak pi-check clean
+.PHONY: install install-deploy system-deps test test-fast run bench soak pi-check clean
 
 ## install: .venv with edgecam (editable) and the test extras — no torch; idempotent
 install: $(STAMP)
@@ -47,6 +47,10 @@ system-deps:
 # EDGECAM_REQUIRE_DEPLOY=1: a missing torch/pnnx fails the run instead of skipping the deploy tests.
 test: $(STAMP) $(DEPLOY_STAMP)
 	EDGECAM_REQUIRE_DEPLOY=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
+
+## test-fast: the edit-test loop — every test not marked slow (no daemons, subprocesses, browser, conversions)
+test-fast: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q -m "not slow"
 
 ## run: local broker + the daemon on the sample images, printing what arrives over MQTT
 run: $(STAMP)

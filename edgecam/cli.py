@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from edgecam import __version__, cliargs
+from edgecam.confidence import CONF_DEFAULT, CONF_MAX, CONF_MIN
 from edgecam.errors import EdgecamError, UsageError, one_line
 from edgecam.limits import MAX_PIXELS_DEFAULT
 
@@ -33,7 +34,8 @@ def _add_model_args(p: argparse.ArgumentParser, conf: bool = True) -> None:
     p.add_argument("--max-pixels", type=cliargs.max_pixels, default=MAX_PIXELS_DEFAULT,
                    help=f"refuse images above this many pixels, read from the header before decoding (default {MAX_PIXELS_DEFAULT})")
     if conf:
-        p.add_argument("--conf", type=cliargs.conf, default=0.45, help="score threshold, 0.01 to 0.99 (default 0.45)")
+        p.add_argument("--conf", type=cliargs.conf, default=CONF_DEFAULT,
+                       help=f"score threshold, {CONF_MIN} to {CONF_MAX} (default {CONF_DEFAULT})")
         p.add_argument("--iou", type=cliargs.iou, default=0.45, help="NMS IoU threshold (default 0.45)")
         p.add_argument("--classes", default="", help="comma-separated labels to keep (default all)")
 
@@ -96,7 +98,7 @@ def _detector(args, conf: float | None = None, iou: float | None = None, classes
     bundle = resolve(args.model)
     settings = DetectorSettings(
         path=args.model, size=args.size or bundle.manifest.input_size, threads=args.threads,
-        conf=conf if conf is not None else 0.45, iou=iou if iou is not None else 0.45,
+        conf=conf if conf is not None else CONF_DEFAULT, iou=iou if iou is not None else 0.45,
         classes=classes, fp16=not args.no_fp16, powersave=args.powersave, max_detections=300,
     )
     return NcnnDetector(bundle, settings)

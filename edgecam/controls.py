@@ -8,9 +8,11 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from edgecam.confidence import CONF_DEFAULT, conf_problem
+
 
 class Controls:
-    def __init__(self, detection_enabled: bool = True, conf: float = 0.45) -> None:
+    def __init__(self, detection_enabled: bool = True, conf: float = CONF_DEFAULT) -> None:
         self._lock = threading.Lock()
         self._detection_enabled = bool(detection_enabled)
         self._conf = float(conf)
@@ -30,9 +32,10 @@ class Controls:
         self._notify("detection", self._detection_enabled)
 
     def set_conf(self, value: float) -> None:
+        problem = conf_problem(value)
+        if problem:
+            raise ValueError(f"confidence {problem}")
         value = float(value)
-        if not 0.0 < value < 1.0:
-            raise ValueError(f"confidence must be in (0, 1), got {value}")
         with self._lock:
             self._conf = value
         self._notify("conf", value)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-HORSE = SHARED / "images" / "horse.jpg"
+from sharedkit import HORSE, SHARED  # noqa: F401 (HORSE: for the CLI tests)
 
 
 def run_edgecam(*args: object, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

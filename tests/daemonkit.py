@@ -20,14 +20,13 @@ from typing import Callable, Iterable
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from sharedkit import REPO, SHARED
+
 CAM = "yard"
 BASE = f"edgecam/{CAM}"
 EVENTS = f"{BASE}/events"
 AVAILABILITY = f"{BASE}/availability"
 STATS = f"{BASE}/stats"
-
 
 
 @contextlib.contextmanager

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from broker import free_port
+from sharedkit import IMAGES
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared"
-CROWD = SHARED / "images" / "000000001000.jpg"  # a crowd: people in view
+CROWD = IMAGES / "000000001000.jpg"  # a crowd: people in view
 SYSTEM_PYTHON = "/usr/bin/python3"
 APT = "apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly"
 

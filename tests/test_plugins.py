@@ -10,7 +10,6 @@ import dataclasses
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,9 +20,8 @@ from edgecam.controls import Controls
 from edgecam.detectors.base import DETECTORS, Detector
 from edgecam.publishers.base import PUBLISHERS, Publisher, load_publisher_class
 from edgecam.sources.base import SOURCES, FrameSource, create_source
+from sharedkit import HORSE, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-HORSE = REPO.parent / "shared" / "images" / "horse.jpg"
 
 CAMERA = {"picamera2": 'path = "0"', "opencv": 'path = "rtsp://cam.local/stream"', "images": f'path = "{HORSE}"',
           "stream": 'path = "rtsp://cam.local/stream"'}
@@ -48,23 +46,17 @@ def test_every_source_kind_round_trips(kind, tmp_path):
     source.close()
 
 
-def test_the_detector_kind_round_trips():
+def test_the_detector_kind_round_trips(horse):
     settings = parse_config('[model]\nbackend = "ncnn"\npath = "yolov5ss"\nsize = 320\nthreads = 1\n')
     plugin = DETECTORS[settings.model.backend]
     assert type(settings.model) is plugin.settings_model()
     detector = plugin.load().from_settings(settings.model)
     try:
         assert type(detector).kind == "ncnn" and isinstance(detector, Detector)
-        detections = detector.detect(_horse(), "RGB").detections
+        detections = detector.detect(horse, "BGR").detections
         assert {detections.label(i) for i in range(len(detections))} >= {"horse", "person"}
     finally:
         detector.close()
-
-
-def _horse():
-    import cv2
-
-    return cv2.imread(str(HORSE))[:, :, ::-1].copy()
 
 
 class _Classes:
@@ -95,6 +87,7 @@ def test_a_publisher_is_built_only_when_its_switch_is_on(switch, tmp_path):
     assert [type(p).kind for p in build_publishers(settings, Controls(), _Classes(), tmp_path)] == [switch]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_settings_import_no_heavy_library():
     """``edgecam check`` composes every plugin's settings without ncnn, cv2 or paho."""
     code = ("import sys, json, edgecam.config; edgecam.config.parse_config('[camera]\\nsource = \"opencv\"\\n"

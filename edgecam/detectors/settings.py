@@ -7,7 +7,7 @@ from typing import Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from edgecam.confidence import conf_problem, normalise_conf
+from edgecam.confidence import CONF_DEFAULT, conf_problem, normalise_conf, scoring_conf_problem
 from edgecam.fields import Bool, Float, Int, Str, base_dir, settings
 from edgecam.limits import SIZE_MAX, SIZE_MIN, THREADS_MAX, THREADS_MIN, threads_problem  # one place for the bounds (CLI, manifest, config)
 from edgecam.names import unique_names
@@ -29,7 +29,7 @@ class DetectorSettings:
     threads: Union[Int, Literal["auto"]] = Field(
         default="auto", description='ncnn worker threads, or "auto": every core when the camera needs no decoding '
                                     "in this process (picamera2), one less when it does (video streams, files)")
-    conf: Float = Field(default=0.45, description="minimum score")
+    conf: Float = Field(default=CONF_DEFAULT, description="minimum score")
     iou: Float = Field(default=0.45, ge=0.0, le=1.0, description="NMS IoU threshold")
     max_detections: Int = Field(default=100, ge=1, le=10000)
     classes: tuple[Str, ...] = Field(default=(), max_length=1000, description="only report these labels (empty: all)")
@@ -69,8 +69,9 @@ class DetectorSettings:
     @classmethod
     def _conf(cls, value: float, info: ValidationInfo) -> float:
         if base_dir(info) is None:  # built in code: eval scores mAP down to 0.001
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"conf must be in (0, 1], got {value}")
+            problem = scoring_conf_problem(value)
+            if problem:
+                raise ValueError(problem)
             return value
         problem = conf_problem(value)  # a config file: the operational range MQTT and Home Assistant share
         if problem:

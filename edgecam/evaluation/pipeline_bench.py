@@ -35,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edgecam.confidence import CONF_DEFAULT
 from edgecam.errors import SourceError, UsageError
 from edgecam.limits import MAX_PIXELS_DEFAULT
 
@@ -109,7 +110,7 @@ def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | No
 
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
-                   state_dir: Path, conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
+                   state_dir: Path, conf: float = CONF_DEFAULT, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                    max_pixels: int = MAX_PIXELS_DEFAULT):
     """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
     from edgecam.config.plugins import CAMERA_SETTINGS
@@ -118,6 +119,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.publishers.mqtt.settings import MqttSettings
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
     from edgecam.tracking.settings import TrackerSettings
+    from edgecam.web.settings import WebSettings
 
     loop = {} if source == "stream" else {"loop": True}
     return Settings(
@@ -130,6 +132,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
         motion=MotionSettings(enabled=False),
         thermal=ThermalSettings(enabled=False),
         tracking=TrackerSettings(publish_detections="all"),  # every frame's detections: the heaviest feed
+        web=WebSettings(enabled=False),  # the bench measures the MQTT path
     )
 
 
@@ -215,7 +218,7 @@ def _raw_block(detector, mats: list, n: int) -> list[float]:
 
 def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None = None, threads: int = 4,
                      frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
-                     conf: float = 0.45, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
+                     conf: float = CONF_DEFAULT, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                      progress=None, lores: tuple[int, int] = (640, 360), stride: int | None = None,
                      overlap: bool | None = None, max_pixels: int = MAX_PIXELS_DEFAULT) -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""

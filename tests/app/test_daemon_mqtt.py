@@ -19,10 +19,14 @@ import time
 import cv2
 import numpy as np
 
+import pytest
+
 
 from daemonkit import (AVAILABILITY, BASE, EVENTS, STATS, Daemon, assert_delivered_exactly, assert_every_new_ended_once,
                        canonical, event_ids, open_ids, outage_setup, received_events, spool_rows, wait_quiet,
                        write_config, write_scene)
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 HA_CONFIG = "homeassistant/device/edgecam_yard/config"
 

@@ -11,6 +11,8 @@ import pytest
 from edgecam.sources.pi_platform import MISSING_PICAMERA2
 from tests.daemonkit import REPO, write_config, write_scene
 
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
+
 
 @pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None, reason="picamera2 is installed here")
 def test_missing_camera_stack_stops_the_daemon_with_exit_2(tmp_path):

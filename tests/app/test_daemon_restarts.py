@@ -19,8 +19,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from daemonkit import (BASE, EVENTS, REPO, STATS, Daemon, assert_every_new_ended_once, camera_dir, open_ids,
                        canonical, received_events, write_config, write_scene)
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 HA_CONFIG = "homeassistant/device/edgecam_yard/config"
 

@@ -7,8 +7,12 @@ import sys
 import threading
 import time
 
+import pytest
+
 from daemonkit import write_config as kit_config
 from daemonkit import write_scene
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def write_config(tmp_path, scene, loop=False, fps=20):

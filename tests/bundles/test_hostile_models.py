@@ -25,6 +25,8 @@ from edgecam.bundles.manifest import manifest_from_dict
 from edgecam.bundles.resolver import Bundle, known_manifest, resolve, validate
 from edgecam.errors import ModelError
 
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
+
 MODELS = SHARED / "models"
 KNOWN = json.loads((Path(__file__).resolve().parents[2] / "edgecam" / "known_models" / "yolov5ss.json").read_text())
 SEED_PARAM = (MODELS / "yolov5ss.param").read_text()

@@ -9,17 +9,17 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
+import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-MODELS = SHARED / "models"
-HORSE = str(SHARED / "images" / "horse.jpg")
+from sharedkit import HORSE, MODELS, REPO
+
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
 
 
 def run_detect(model, env=None):
     proc = subprocess.run(
-        [sys.executable, "-m", "edgecam", "detect", "--model", str(model), "--size", "320", HORSE],
+        [sys.executable, "-m", "edgecam", "detect", "--model", str(model), "--size", "320", str(HORSE)],
         capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
     )
     return proc
@@ -94,7 +94,7 @@ def test_param_that_is_not_a_yolo_head(tmp_path):
 
 def make_bundle(tmp_path, **changes):
     copy_seed(tmp_path)
-    manifest = json.loads((Path(__file__).resolve().parents[2] / "models" / "yolov5ss.json").read_text())
+    manifest = json.loads((REPO / "models" / "yolov5ss.json").read_text())
     manifest.pop("urls")
     manifest.update(changes)
     (tmp_path / "model.json").write_text(json.dumps(manifest))
@@ -102,7 +102,7 @@ def make_bundle(tmp_path, **changes):
 
 
 def test_bundle_with_wrong_checksum(tmp_path):
-    pinned = json.loads((Path(__file__).resolve().parents[2] / "models" / "yolov5ss.json").read_text())["sha256"]
+    pinned = json.loads((REPO / "models" / "yolov5ss.json").read_text())["sha256"]
     bundle = make_bundle(tmp_path, sha256={**pinned, "yolov5ss.bin": "0" * 64})
     assert_clean_error(run_detect(bundle), "sha256 mismatch", "yolov5ss.bin")
 

@@ -4,14 +4,12 @@ import functools
 import http.server
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 
 from edgecam.bundles import resolver
 from edgecam.errors import ModelError
-
-MODELS = Path(__file__).resolve().parents[2].parent / "shared" / "models"
+from sharedkit import MODELS
 
 
 @pytest.fixture

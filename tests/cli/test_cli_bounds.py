@@ -15,6 +15,8 @@ from edgecam import cliargs
 from edgecam.limits import (MAX_PIXELS_LIMIT, SIZE_MAX, THREADS_MAX, max_pixels_problem, pixels_problem,
                             size_problem, threads_problem)
 
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
+
 DATASET = SHARED / "datasets" / "coco128_train2017"
 
 BAD = [

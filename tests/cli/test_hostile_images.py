@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from clikit import HORSE, assert_clean_exit, assert_usage_error, run_edgecam
 
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
+
 BOMB_SIDE = 30000
 
 

@@ -13,6 +13,8 @@ from broker import Mosquitto, make_tls_files
 from cli_run import assert_clean_exit2, edgecam
 from daemonkit import SHARED, write_config
 
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
+
 IMAGES = SHARED / "images"
 
 

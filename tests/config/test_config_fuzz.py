@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from edgecam.cli import main
 from edgecam.config import EXAMPLE_CONFIG, Settings
 from edgecam.config.plugins import CAMERA_SETTINGS
-
-SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
+from sharedkit import IMAGES as SHARED_IMAGES
 
 
 def section_keys() -> dict[str, list[str]]:

@@ -13,8 +13,7 @@ from edgecam.config.plugins import CAMERA_SETTINGS
 from edgecam.redact import redact_url
 from edgecam.errors import ConfigError
 from edgecam.sources.settings import ImagesSettings, PiCamera2Settings
-
-IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
+from sharedkit import IMAGES
 
 
 def numeric_keys() -> list[tuple[str, str, str, type]]:

@@ -11,6 +11,8 @@ import os
 import pytest
 from cli_run import assert_clean_exit2, edgecam
 
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
+
 
 def special_path(kind: str, tmp_path):
     """A path that is not a usable regular file."""

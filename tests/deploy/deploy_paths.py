@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from sharedkit import COCO128, IMAGES, MODELS, SHARED  # noqa: F401 (re-exported to the deploy tests)
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `import deploy` (deploy/ is not part of the installed package)
 
-SHARED = REPO.parent / "shared"
-WEIGHTS = SHARED / "models" / "yolov5ss.pt"
-COCO128 = SHARED / "datasets" / "coco128_train2017"
-IMAGES = SHARED / "images"
+WEIGHTS = MODELS / "yolov5ss.pt"

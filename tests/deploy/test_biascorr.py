@@ -67,6 +67,7 @@ def test_closed_form_on_a_one_conv_model(tmp_path):
     np.testing.assert_allclose(m8, m32, atol=2e-5)
 
 
+@pytest.mark.slow  # needs the converted model of the deploy pipeline
 def test_measurement_model_computes_the_same_network(pipeline_run, tmp_path):
     b = pipeline_run["out"] / "yolov5ss-fp32"
     model = NcnnModel.load(b / "yolov5ss-fp32.param", b / "yolov5ss-fp32.bin")
@@ -113,6 +114,7 @@ def _layer_mean_errors(b, model, layers, table, images) -> dict[str, float]:
     return {n: float(np.abs(got[k] - ref[k]).mean()) for n, k in blobs.items()}
 
 
+@pytest.mark.slow  # needs the converted model of the deploy pipeline
 def test_sequential_correction_zeroes_every_layers_mean_error_on_its_images_and_helps_on_others(real):
     b, model, layers, table, calib, other = real
     inputs = Inputs.from_images(b, calib, (256,), 2)
@@ -129,6 +131,7 @@ def test_sequential_correction_zeroes_every_layers_mean_error_on_its_images_and_
     assert np.mean(list(fixed.values())) < 0.8 * np.mean(list(plain.values()))
 
 
+@pytest.mark.slow  # needs the converted model of the deploy pipeline
 def test_writer_rejects_a_bias_of_the_wrong_size(real, tmp_path):
     _, model, layers, table, _, _ = real
     bad = Table(table.method, table.weight, table.bottom, {layers[0].name: np.zeros(1, np.float32)})

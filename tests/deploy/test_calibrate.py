@@ -41,6 +41,7 @@ def _kl_reference(hist: np.ndarray) -> int:
     return best_t
 
 
+@pytest.mark.slow  # long reference computations
 @pytest.mark.parametrize("kind", ["laplace", "spike_tail", "uniform_low"])
 def test_kl_matches_reference(kind):
     rng = np.random.default_rng(0)
@@ -103,6 +104,7 @@ def _mse_reference(hist: np.ndarray) -> int:
     return best_t
 
 
+@pytest.mark.slow  # long reference computations
 @pytest.mark.parametrize("kind", ["laplace", "spike_tail", "uniform"])
 def test_mse_threshold_matches_reference(kind):
     rng = np.random.default_rng(2)

@@ -47,7 +47,7 @@ def pi_root(tmp_path):
     return root
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # needs the converted model of the deploy pipeline
 def test_push_to_local_root_copies_rewrites_and_checks(pipeline_run, pi_root, tmp_path):
     if shutil.which("rsync") is None:
         pytest.skip("rsync not installed (apt-get install rsync)")
@@ -64,6 +64,7 @@ def test_push_to_local_root_copies_rewrites_and_checks(pipeline_run, pi_root, tm
     assert any("edgecam" in ln and "check" in ln for ln in lines)
 
 
+@pytest.mark.slow  # needs the converted model of the deploy pipeline
 def test_push_remote_dry_run_prints_rsync_ssh_restart_check(pipeline_run):
     bundle = pipeline_run["out"] / "yolov5ss-fp16"
     lines: list[str] = []

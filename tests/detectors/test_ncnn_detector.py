@@ -1,7 +1,5 @@
 """The real seed models on real photos."""
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -9,21 +7,9 @@ import pytest
 from edgecam.detectors.ncnn_detector import NcnnDetector
 from edgecam.detectors.settings import DetectorSettings
 from edgecam.errors import ModelError
+from sharedkit import MODELS, REPO
 
-IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"
 EXPECTED = {"person": 0.91, "dog": 0.82, "horse": 0.81}
-
-
-@pytest.fixture(scope="module")
-def horse():
-    img = cv2.imread(str(IMAGES / "horse.jpg"))
-    assert img is not None
-    return img
-
-
-@pytest.fixture(scope="module")
-def fp16():
-    return NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=640, threads=2))
 
 
 def best(dets):
@@ -33,8 +19,8 @@ def best(dets):
     return out
 
 
-def test_seed_model_finds_person_dog_horse_with_expected_scores(fp16, horse):
-    res = fp16.detect(horse, "BGR")
+def test_seed_model_finds_person_dog_horse_with_expected_scores(detector, horse):
+    res = detector.detect(horse, "BGR")
     scores = best(res.detections)
     assert set(scores) == set(EXPECTED)
     for label, want in EXPECTED.items():
@@ -49,9 +35,9 @@ def test_int8_model_finds_all_three(horse):
     assert set(best(det.detect(horse, "BGR").detections)) == set(EXPECTED)
 
 
-def test_rgb_and_bgr_input_agree(fp16, horse):
-    a = fp16.detect(horse, "BGR").detections
-    b = fp16.detect(np.ascontiguousarray(horse[:, :, ::-1]), "RGB").detections
+def test_rgb_and_bgr_input_agree(detector, horse):
+    a = detector.detect(horse, "BGR").detections
+    b = detector.detect(np.ascontiguousarray(horse[:, :, ::-1]), "RGB").detections
     np.testing.assert_allclose(a.boxes, b.boxes, atol=0.5)
     np.testing.assert_array_equal(a.class_ids, b.class_ids)
 
@@ -110,15 +96,14 @@ def test_head_conv_outputs_decode_like_the_permuted_outputs(tmp_path, horse, nam
 
     from edgecam.bundles.resolver import resolve
 
-    models = Path(__file__).resolve().parents[2].parent / "shared" / "models"
     known = resolve(name).manifest
     assert [h.layout for h in known.outputs] == ["chw"] * 3
-    manifest = json.loads((Path(__file__).resolve().parents[2] / "models" / f"{name}.json").read_text())
+    manifest = json.loads((REPO / "models" / f"{name}.json").read_text())
     for head, blob in zip(manifest["outputs"], ["output", "917", "937"]):
         head["blob"], head["layout"] = blob, "a_hw_c"
     manifest.pop("urls", None)
     for ext in ("param", "bin"):
-        (tmp_path / f"{name}.{ext}").symlink_to(models / f"{name}.{ext}")
+        (tmp_path / f"{name}.{ext}").symlink_to(MODELS / f"{name}.{ext}")
     (tmp_path / "model.json").write_text(json.dumps(manifest))
     permuted = NcnnDetector.from_settings(DetectorSettings(path=str(tmp_path), size=320, threads=2))
     chw = NcnnDetector.from_settings(DetectorSettings(path=name, size=320, threads=2))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_IMAGES = REPO.parent / "shared" / "images"
+from sharedkit import IMAGES as SHARED_IMAGES, REPO
+
+pytestmark = pytest.mark.slow  # runs the dev tools (demo, bench report) in subprocesses
 
 
 def test_demo_shows_detections_and_events_arriving_over_mqtt():
@@ -33,7 +33,6 @@ def test_demo_without_images_is_one_line(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1 and "--images" in proc.stderr
 
 
-@pytest.mark.slow
 def test_report_quick_writes_bench_json_and_md(tmp_path):
     out = tmp_path / "bench"
     proc = subprocess.run([sys.executable, "-m", "deploy.dev.report", "--out", str(out), "--quick"],

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds a wheel with pip in a subprocess
+
 REPO = Path(__file__).resolve().parents[2]
 WORKSTATION_TOOLS = {"torch", "onnx", "onnxslim", "pnnx", "matplotlib"}
 

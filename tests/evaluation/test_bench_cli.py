@@ -14,6 +14,8 @@ import pytest
 
 from edgecam.evaluation.bench import cool_down
 
+pytestmark = pytest.mark.slow  # benchmarks the pipeline and the CLI in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 LINE = re.compile(r"^\s*(?P<name>\S+)\s+min =\s+(?P<min>\d+\.\d\d)\s+max =\s+(?P<max>\d+\.\d\d)\s+avg =\s+(?P<avg>\d+\.\d\d)$")
 
@@ -105,7 +107,6 @@ def test_cool_down_gives_up_at_the_timeout_and_without_a_sensor(tmp_path):
     assert cool_down(tmp_path / "none", 50.0, timeout_s=5) is None
 
 
-@pytest.mark.slow
 def test_bench_cooldown_waits_for_the_start_temperature_between_models(tmp_path):
     temp = fake_thermal(tmp_path, 50000)
     proc = subprocess.Popen(

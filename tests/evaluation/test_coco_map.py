@@ -4,7 +4,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,9 +11,8 @@ import pytest
 
 from edgecam.domain import Detections
 from edgecam.evaluation.coco import evaluate, read_labels
+from sharedkit import COCO128
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-COCO128 = SHARED / "datasets" / "coco128_train2017"
 LINE = re.compile(r"^mAP@\.5:\.95=(\d\.\d{4}) mAP@\.5=(\d\.\d{4}) images=(\d+)$")
 
 
@@ -83,6 +81,7 @@ def run_eval(model, dataset, size=640):
     return float(m.group(1)), float(m.group(2)), int(m.group(3))
 
 
+@pytest.mark.slow  # runs edgecam eval in a subprocess
 def test_eval_cli_on_a_small_subset(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "labels").mkdir()
@@ -93,6 +92,7 @@ def test_eval_cli_on_a_small_subset(tmp_path):
     assert n == 4 and 0 < m <= m50 <= 1
 
 
+@pytest.mark.slow  # runs edgecam eval in a subprocess
 def test_eval_cli_bad_dataset_is_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "edgecam", "eval", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "images/" in proc.stderr

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-COCO128 = REPO.parent / "shared" / "datasets" / "coco128_train2017"
+import pytest
+
+from sharedkit import COCO128
+
+pytestmark = pytest.mark.slow  # runs the edgecam CLI in subprocesses
 
 
 def test_missing_pycocotools_fails_in_one_line_before_loading_anything(tmp_path):

@@ -12,9 +12,10 @@ import pytest
 
 from edgecam.errors import UsageError
 from edgecam.evaluation.pipeline_bench import LosslessSource, parse_broker, parse_source
+from sharedkit import REPO, SHARED
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
+pytestmark = pytest.mark.slow  # benchmarks the pipeline and the CLI in subprocesses
+
 LAST = re.compile(r"^pipeline_fps=(\d+\.\d+) raw_fps=(\d+\.\d+) ratio=(\d+\.\d+)$")
 
 
@@ -26,7 +27,6 @@ def scene(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.mark.slow
 def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder):
     rec = mqtt_recorder(mosquitto, topics=("edgecam/bench/#",))
     out = tmp_path / "pipe.json"
@@ -68,7 +68,6 @@ def test_pipeline_bad_source_and_bad_broker_are_usage_errors(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
 
 
-@pytest.mark.slow
 def test_yuv420_pipeline_converts_the_camera_buffers(tmp_path, mosquitto):
     out = tmp_path / "pipe.json"
     proc = subprocess.run(

@@ -4,7 +4,6 @@ to the size asked for)."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,9 +14,9 @@ from edgecam.runtime.capture import CaptureThread
 from edgecam.sources import yuv
 from edgecam.sources.settings import ImagesSettings
 from edgecam.sources.yuv import YuvFrame
+from sharedkit import HORSE as HORSE_JPG
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-HORSE = str(SHARED / "images" / "horse.jpg")
+HORSE = str(HORSE_JPG)
 
 
 @pytest.mark.parametrize("stride", [None, 704])

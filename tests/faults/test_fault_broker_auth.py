@@ -10,10 +10,14 @@ import shutil
 import signal
 import subprocess
 
+import pytest
+
 from daemonkit import (AVAILABILITY, Daemon, assert_delivered_exactly, last_stats, spool_rows, stderr_lines,
                        write_config, write_scene)
 
 from broker import Mosquitto
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def test_broker_refusing_auth_keeps_events_until_it_accepts(tmp_path, mqtt_recorder):

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from daemonkit import (Daemon, assert_delivered_exactly, last_stats, outage_setup, spool_rows, stderr_lines,
                        wait_quiet, write_config, write_scene)
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def test_broker_down_up_cycles_during_a_run(tmp_path, mqtt_recorder):

@@ -14,6 +14,8 @@ import pytest
 
 from daemonkit import SHARED, Daemon, write_config, write_scene
 
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
+
 
 def _garbage(d):
     (d / "m.param").write_text("this is not an ncnn param file\n")

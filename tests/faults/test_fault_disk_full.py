@@ -15,6 +15,8 @@ import pytest
 from daemonkit import (Daemon, mounted_tmpfs, assert_delivered_exactly, last_stats, outage_setup, stderr_lines, write_config,
                        write_scene)
 
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
+
 
 @pytest.fixture
 def tiny_state_dir(tmp_path):

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from daemonkit import (AVAILABILITY, Daemon, assert_delivered_exactly, last_stats, outage_setup, spool_rows,
                        stderr_lines, wait_quiet, write_config, write_scene)
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def _sigterm_on_burst(daemon: Daemon, n_before: int) -> int:

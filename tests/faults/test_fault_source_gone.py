@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from daemonkit import Daemon, last_stats, stderr_lines, write_config, write_scene
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def _frames(daemon) -> list[int]:

@@ -7,8 +7,12 @@ once, not once per event.
 
 from __future__ import annotations
 
+import pytest
+
 from daemonkit import (Daemon, assert_delivered_exactly, last_stats, outage_setup, spool_rows, stderr_lines,
                        write_config, write_scene)
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 BOUND = 5
 

@@ -17,6 +17,8 @@ from daemonkit import mounted_tmpfs
 
 from edgecam.publishers.mqtt.spool import RETRY_S, Spool
 
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
+
 
 @pytest.fixture
 def tmpfs(tmp_path):

@@ -32,16 +32,9 @@ def test_registry_and_protocol(tmp_path, mosquitto):
     assert isinstance(_publisher(mosquitto, tmp_path), Publisher)
 
 
-def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder):
-    from edgecam.detectors.ncnn_detector import NcnnDetector
-    from edgecam.detectors.settings import DetectorSettings
-
-    image = cv2.imread(str(REPO.parent / "shared" / "images" / "horse.jpg"))
-    detector = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=640, threads=2))
-    try:
-        inference = detector.detect(image, "BGR")
-    finally:
-        detector.close()
+def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder, detector, horse):
+    image = horse
+    inference = detector.detect(image, "BGR")
     dets = inference.detections
     labels = {dets.label(i) for i in range(len(dets))}
     assert {"person", "dog", "horse"} <= labels
@@ -189,6 +182,7 @@ def _crash_publisher(tmp_path, port, n, connect):
     return proc
 
 
+@pytest.mark.slow  # a publisher process is killed
 def test_spool_survives_a_crash_and_is_replayed_in_order(tmp_path, mosquitto, mqtt_recorder):
     port = mosquitto.port
     mosquitto.stop()  # the broker is down while the "daemon" runs and is killed
@@ -214,6 +208,7 @@ def test_spool_survives_a_crash_and_is_replayed_in_order(tmp_path, mosquitto, mq
     assert pub.stats()["restart_ends"] == 40
 
 
+@pytest.mark.slow  # a publisher process is killed
 def test_last_will_marks_a_killed_daemon_offline(tmp_path, mosquitto, mqtt_recorder):
     rec = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/availability",))
     proc = _crash_publisher(tmp_path, mosquitto.port, 0, connect=True)
@@ -288,7 +283,7 @@ def test_fuzzed_commands_keep_the_daemon_alive_and_state_sane(tmp_path, mosquitt
     base = f"edgecam/{CAM}"
     counter = itertools.count()  # never exhausted: hypothesis re-runs examples while shrinking
 
-    @given(st.lists(st.tuples(st.sampled_from(["conf", "detection"]),
+    @given(st.lists(st.tuples(st.sampled_from(["conf", "detection", "threshold"]),
                               st.one_of(st.binary(max_size=80), st.floats().map(lambda f: repr(f).encode()),
                                         st.sampled_from([b"ON", b"OFF", b"0.5", b"1e-300", b"-0", b"inf"]))),
                     max_size=25))
@@ -308,6 +303,23 @@ def test_fuzzed_commands_keep_the_daemon_alive_and_state_sane(tmp_path, mosquitt
     for m in rec.on(f"{base}/state/conf"):
         assert 0 < float(m.payload) < 1
     assert {m.payload for m in rec.on(f"{base}/state/detection")} <= {b"ON", b"OFF"}
+    assert pub.connected and pub._worker.is_alive()
+    pub.close()
+
+
+def test_an_unknown_command_is_refused_by_name_and_the_daemon_runs_on(tmp_path, mosquitto, mqtt_recorder, caplog):
+    controls = Controls()
+    pub = _publisher(mosquitto, tmp_path, controls=controls)
+    pub.start()
+    assert pub.wait_connected(10)
+    rec = mqtt_recorder(mosquitto, (f"edgecam/{CAM}/state/conf",))
+    with caplog.at_level(logging.WARNING, logger="edgecam.publishers.mqtt.router"):
+        rec.publish(f"edgecam/{CAM}/set/threshold", "0.2")
+        rec.publish(f"edgecam/{CAM}/set/conf", "0.37")  # the positive signal after the refusal
+        rec.wait_for(f"edgecam/{CAM}/state/conf", lambda m: m.payload == b"0.37")
+    assert controls.conf == 0.37
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "MQTT command refused: set/threshold is not a command; use one of set/detection, set/conf"]
     assert pub.connected and pub._worker.is_alive()
     pub.close()
 

@@ -43,7 +43,8 @@ def test_topics_follow_the_contract():
     assert T.command("conf") == "edgecam/front/set/conf"
     assert T.state("detection") == "edgecam/front/state/detection"
     assert T.command_name("edgecam/front/set/conf") == "conf"
-    assert T.command_name("edgecam/front/set/other") is None
+    assert T.command_name("edgecam/front/set/other") == "other"  # the router refuses it by name
+    assert T.command_name("edgecam/front/set/conf/x") is None
     assert T.command_name("edgecam/back/set/conf") is None
     assert slug("Traffic Light!") == "traffic_light" and topic_level("") == "_"
 
@@ -425,7 +426,7 @@ def test_home_assistant_births_are_logged_once_per_interval(caplog):
     asked = []
     router = CommandRouter(T, "homeassistant/status", Controls(), lambda: asked.append(1), clock=lambda: now[0],
                            birth_log_s=300.0)
-    assert ("homeassistant/status", 1) in router.subscriptions() and ("edgecam/front/set/conf", 1) in router.subscriptions()
+    assert router.subscriptions() == [("edgecam/front/set/+", 1), ("homeassistant/status", 1)]
     with caplog.at_level(logging.INFO, logger="edgecam.publishers.mqtt.router"):
         for _ in range(1000):
             router.handle("homeassistant/status", b"online")
@@ -449,6 +450,23 @@ def test_commands_use_the_one_confidence_range():
         assert controls.conf == 0.45
     router.handle("edgecam/front/set/conf", b"0.456")
     assert controls.conf == 0.46 and commands.format_state("conf", controls.conf) == b"0.46"
+
+
+def test_the_router_refuses_a_command_not_in_the_table(caplog):
+    from edgecam.controls import Controls
+    from edgecam.publishers.mqtt.router import CommandRouter
+
+    controls = Controls(conf=0.45)
+    router = CommandRouter(T, None, controls, lambda: None)
+    with caplog.at_level(logging.WARNING, logger="edgecam.publishers.mqtt.router"):
+        for name in ("threshold", "", "Conf"):
+            router.handle(f"edgecam/front/set/{name}", b"0.2")
+    assert controls.conf == 0.45 and controls.detection_enabled
+    refused = [r.getMessage() for r in caplog.records]
+    assert refused == [f"MQTT command refused: set/{name} is not a command; use one of set/detection, set/conf"
+                       for name in ("threshold", "", "Conf")]
+    router.handle("edgecam/front/set/detection", b"OFF")  # the table still works after a refusal
+    assert not controls.detection_enabled
 
 
 def test_a_learnt_label_colliding_with_a_known_one_is_not_announced_and_warned_once(tmp_path, caplog):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_staged_pipeline import Recorder, detector, horse, make_pipeline, run_bounded  # noqa: F401 - fixtures
+from test_staged_pipeline import Recorder, detector, make_pipeline, run_bounded  # noqa: F401 - the 320 px detector fixture
 
 from edgecam.runtime.stats import PipelineStats
 

@@ -6,7 +6,6 @@ import logging
 import re
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,7 @@ from edgecam.sources.base import create_source
 from edgecam.sources.images import ImageFolderSource
 from edgecam.sources.settings import ImagesSettings
 from polling import WAIT, wait_until
-
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
-
+from sharedkit import IMAGES as SHARED_IMAGES
 
 
 def frame(i: int) -> Frame:

@@ -15,8 +15,9 @@ from edgecam.sources.opencv import OpenCVSource
 from edgecam.sources.settings import OpenCVSettings
 from polling import wait_until
 
-TIMEOUTS = 12
+pytestmark = pytest.mark.slow  # waits out real stream timeouts
 
+TIMEOUTS = 12
 
 
 class SilentServer:

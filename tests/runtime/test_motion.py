@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,15 +11,12 @@ from edgecam.domain import Frame
 from edgecam.runtime.motion import MotionGate
 from edgecam.runtime.settings import MotionSettings
 
-IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
 FPS = 5.0
 
 
 @pytest.fixture(scope="module")
-def scene() -> np.ndarray:
-    image = cv2.imread(str(IMAGES / "horse.jpg"))
-    assert image is not None, f"missing test image {IMAGES / 'horse.jpg'}"
-    return image
+def scene(horse) -> np.ndarray:
+    return horse
 
 
 _NOISE: dict[tuple, list[np.ndarray]] = {}

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from edgecam.runtime.openmp import DEFAULT_SPINCOUNT, configure_openmp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,6 +21,7 @@ def test_a_short_spin_unless_the_environment_chose_a_policy():
         assert configure_openmp(env) == chosen and env == chosen  # the user's value wins, nothing added
 
 
+@pytest.mark.slow  # runs the CLI in a subprocess
 def test_the_cli_sets_it_before_anything_imports_ncnn():
     probe = ("import os, sys\n"
              "import edgecam.runtime.openmp as omp\n"

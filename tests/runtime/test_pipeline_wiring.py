@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import cv2
 import pytest
@@ -26,9 +25,7 @@ from edgecam.sources.images import ImageFolderSource
 from edgecam.sources.settings import ImagesSettings
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.tracking.tracker import IouTracker
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-HORSE = SHARED / "images" / "horse.jpg"
+from sharedkit import HORSE
 
 
 class CountingDetector(NcnnDetector):

@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -21,21 +20,13 @@ from edgecam.runtime.stages import Handoff
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.tracking.tracker import IouTracker
 
-IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"
-
 
 @pytest.fixture(scope="module")
 def detector():
+    """Smaller than the session's detector: the pipeline's stages are under test here, not the model."""
     det = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=320, threads=1))
     yield det
     det.close()
-
-
-@pytest.fixture(scope="module")
-def horse():
-    img = cv2.imread(str(IMAGES / "horse.jpg"))
-    assert img is not None
-    return img
 
 
 class Frames:

@@ -19,6 +19,7 @@ def test_each_camera_gets_its_own_directory(tmp_path):
     assert camera_state_dir(tmp_path, "back") != camera_state_dir(tmp_path, "front")
 
 
+@pytest.mark.slow  # a second process holds the lock
 def test_the_lock_keeps_a_second_holder_out_and_names_the_first(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time

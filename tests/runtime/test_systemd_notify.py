@@ -146,6 +146,7 @@ def test_tick_pings_only_while_healthy_and_logs_stall_once(listener, caplog):
     assert any("resuming" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow  # waits out real watchdog intervals
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_watchdog_thread_pings_while_stamped_and_stops_when_stage_stalls(backend, listener, monkeypatch):
     interval = 1.5  # WATCHDOG_USEC; pings are due every 0.5 s

@@ -12,8 +12,8 @@ from edgecam.errors import SourceError
 from edgecam.sources.base import FrameSource, create_source, load_source_class
 from edgecam.sources.images import ImageFolderSource, list_images
 from edgecam.sources.settings import ImagesSettings
+from sharedkit import HORSE, IMAGES as SHARED_IMAGES
 
-SHARED_IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "images"
 needs_shared = pytest.mark.skipif(not SHARED_IMAGES.is_dir(), reason="../shared/images not present")
 
 
@@ -45,7 +45,7 @@ def test_directory_of_real_photos_sorted_bgr():
     assert names == sorted(p.name for p in SHARED_IMAGES.iterdir() if p.suffix == ".jpg")
     horse = frames[names.index("horse.jpg")]
     assert horse.pixel_format == "BGR" and horse.image.dtype == np.uint8 and horse.image.ndim == 3
-    assert np.array_equal(horse.image, cv2.imread(str(SHARED_IMAGES / "horse.jpg")))
+    assert np.array_equal(horse.image, cv2.imread(str(HORSE)))
     assert [f.index for f in frames] == list(range(len(frames)))
 
 

@@ -7,14 +7,17 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import PiCamera2Source
 from edgecam.sources.settings import PiCamera2Settings
 from tests.sources.fake_picamera2 import FakeCameraSystem
 from polling import WAIT, wait_until
 
-STALLS = 50
+pytestmark = pytest.mark.slow  # a long stall-and-recover run
 
+STALLS = 50
 
 
 def test_stalled_camera_recovers_by_itself_without_thread_or_fd_growth():

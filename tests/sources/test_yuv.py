@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgecam.sources.yuv import yuv420_to_rgb
+from sharedkit import HORSE
 try:
     from tests.sources.yuv_reference import colour_bars, pack_i420, rgb_to_yuv444, yuv444_to_rgb
 except ModuleNotFoundError:  # against an installed package (make pi-check: python -P, no checkout on the path)
@@ -73,7 +73,7 @@ def horse_i420(width=W, height=H, stride=STRIDE):
     import cv2
 
     from edgecam.evaluation.yuv_replay import i420_buffer
-    return i420_buffer(cv2.imread(str(Path(__file__).resolve().parents[3] / "shared" / "images" / "horse.jpg")), width, height, stride)
+    return i420_buffer(cv2.imread(str(HORSE)), width, height, stride)
 
 
 @pytest.mark.parametrize("matrix, full_range", CASES)

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import pytest
 from notify_socket import NotifyListener
+from sharedkit import HORSE, MODELS, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
 WATCHDOG_S = 3.0
 
 pytestmark = pytest.mark.slow
@@ -136,11 +135,11 @@ warmup_max_runs = 4
 def test_ready_watchdog_stall_and_stopping(tmp_path):
     assert Path("/dev/shm").is_dir(), "this test needs /dev/shm for its FIFO camera"
     manager = ServiceManager()
-    camera = FifoCamera((SHARED / "images" / "horse.jpg").read_bytes())
+    camera = FifoCamera(HORSE.read_bytes())
     cfg = write_config(tmp_path, camera.path)
     env = {k: v for k, v in os.environ.items() if k not in ("INVOCATION_ID", "JOURNAL_STREAM", "WATCHDOG_PID")}
     env.update(NOTIFY_SOCKET=manager.env_value, WATCHDOG_USEC=str(int(WATCHDOG_S * 1e6)),
-               EDGECAM_MODEL_DIR=str(SHARED / "models"), PYTHONUNBUFFERED="1")
+               EDGECAM_MODEL_DIR=str(MODELS), PYTHONUNBUFFERED="1")
     log = tmp_path / "daemon.log"
     out = tmp_path / "daemon.out"
     # Like systemd: WATCHDOG_PID is the main process's pid (`exec` keeps the shell's pid).

@@ -9,6 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the install script and systemd tools in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "edgecam.service"
 ANALYZE = shutil.which("systemd-analyze") or "systemd-analyze (not installed: apt install systemd)"

@@ -9,12 +9,9 @@ frames.  Helpers (raw HTTP requests, an MJPEG reader) are in ``tests/webkit.py``
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
-from pathlib import Path
 
-import cv2
 import pytest
 
 from edgecam.config.loader import parse_config
@@ -25,19 +22,16 @@ from edgecam.web.publisher import WebPublisher
 from edgecam.web.settings import WebSettings
 from webkit import MASKS, ZONES, LiveView
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-
 
 @pytest.fixture(scope="session")
-def horse_scene():
+def horse_scene(horse):
     """(RGB image, real detections of it) from the real yolov5ss model at 320."""
     from edgecam.detectors.ncnn_detector import NcnnDetector
     from edgecam.detectors.settings import DetectorSettings
 
-    os.environ.setdefault("EDGECAM_MODEL_DIR", str(SHARED / "models"))
     detector = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=320, threads=1, conf=0.3))
     try:
-        image = cv2.imread(str(SHARED / "images" / "horse.jpg"))[:, :, ::-1].copy()
+        image = horse[:, :, ::-1].copy()
         detections = detector.detect(image, "RGB").detections
         return image, detections, tuple(detector.class_names)
     finally:

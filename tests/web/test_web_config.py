@@ -68,6 +68,7 @@ def test_bad_web_settings_are_one_line(text, needle, tmp_path):
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # runs edgecam check/run in subprocesses
 @pytest.mark.parametrize("command", ["check", "run"])
 def test_check_and_run_exit_2_on_an_open_bind_without_password(command, tmp_path):
     cfg = tmp_path / "edgecam.toml"

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from daemonkit import BASE, Daemon, write_config, write_scene
 from webkit import LiveView, read_mjpeg_frames, request
+
+pytestmark = pytest.mark.slow  # starts edgecam daemons (subprocesses)
 
 
 def test_daemon_serves_the_live_view_and_shares_the_mqtt_controls(tmp_path, mosquitto, mqtt_recorder):

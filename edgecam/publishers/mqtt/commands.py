@@ -1,15 +1,19 @@
-"""Strict parsing of remote command payloads (``<base>/set/detection``, ``<base>/set/conf``).
+"""The remote commands (``<base>/set/detection``, ``<base>/set/conf``): one table, :data:`COMMANDS`.
 
-Each parser returns the accepted value or raises ``ValueError`` with a message naming the topic's
-expected payload.  Nothing here touches the network or the controls.
+Each command has a strict payload parser (the accepted value, or ``ValueError`` with a message naming
+the topic's expected payload), the live control it sets, and the payload echoed on ``state/<name>``.
+Nothing here touches the network.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from edgecam.confidence import CONF_MAX, CONF_MIN, conf_problem, normalise_conf
+from edgecam.controls import Controls
 
 MAX_PAYLOAD = 32  # bytes; anything longer is rejected without decoding
 _NUMBER = re.compile(r"^[+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -53,13 +57,19 @@ def parse_conf(payload: bytes) -> float:
     return normalise_conf(value)
 
 
-PARSERS = {"detection": parse_detection, "conf": parse_conf}
+@dataclass(frozen=True)
+class Command:
+    parse: Callable[[bytes], Any]  # payload → value, or ValueError
+    apply: Callable[[Controls, Any], None]  # sets the live control (which echoes it through the publisher)
+    state: Callable[[Any], bytes]  # the payload echoed on ``state/<name>``
+
+
+COMMANDS: dict[str, Command] = {
+    "detection": Command(parse_detection, Controls.set_detection_enabled, lambda value: b"ON" if value else b"OFF"),
+    "conf": Command(parse_conf, Controls.set_conf, lambda value: repr(normalise_conf(float(value))).encode()),
+}
 
 
 def format_state(name: str, value: object) -> bytes:
-    """The payload echoed on ``state/<name>`` for an accepted value."""
-    if name == "detection":
-        return b"ON" if value else b"OFF"
-    if name == "conf":
-        return repr(normalise_conf(float(value))).encode()
-    raise KeyError(name)
+    """The payload echoed on ``state/<name>`` for an accepted value (KeyError for an unknown command)."""
+    return COMMANDS[name].state(value)

@@ -287,7 +287,7 @@ class MqttPublisher:
             self._wake.notify()
 
     def _on_control(self, name: str, value: object) -> None:
-        if self._closed or name not in commands.PARSERS:
+        if self._closed or name not in commands.COMMANDS:
             return
         self._set_retained(self.topics.state(name), commands.format_state(name, value))
 

@@ -1,8 +1,9 @@
-"""The command router: one table from subscribed topic to handler.
+"""The command router: ``<base>/set/<name>`` through the one command table, and Home Assistant's birth.
 
-- ``<base>/set/<name>`` for every command in :data:`commands.PARSERS`: the payload is parsed strictly
+- ``<base>/set/+`` is subscribed; a command of :data:`commands.COMMANDS` has its payload parsed strictly
   and applied to the live :class:`~edgecam.controls.Controls` (which echo it on ``state/<name>``
-  through the publisher); a bad payload is logged as one warning and ignored.
+  through the publisher); a bad payload, or a command not in the table, is logged as one warning and
+  ignored (the daemon runs on).
 - Home Assistant's birth topic: ``online`` asks for discovery to be sent again.  Home Assistant (or a
   flapping broker bridge) may repeat its birth thousands of times; the log gets one line per
   ``birth_log_s`` with the number of births since the last line.
@@ -14,6 +15,7 @@ import logging
 import time
 from typing import Callable
 
+from edgecam.controls import Controls
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.topics import Topics
 
@@ -28,7 +30,7 @@ class CommandRouter:
         self,
         topics: Topics,
         ha_status_topic: str | None,
-        controls,
+        controls: Controls,
         on_ha_online: Callable[[], None],
         clock: Callable[[], float] = time.monotonic,
         birth_log_s: float = BIRTH_LOG_S,
@@ -40,28 +42,30 @@ class CommandRouter:
         self.births = 0
         self._births_unlogged = 0
         self._last_birth_log = -float("inf")
-        self._table: dict[str, Callable[[bytes], None]] = {
-            topics.command(name): (lambda payload, name=name: self._command(name, payload))
-            for name in commands.PARSERS
-        }
-        if ha_status_topic:
-            self._table[ha_status_topic] = self._ha_status
+        self.topics = topics
+        self.ha_status_topic = ha_status_topic
 
     def subscriptions(self) -> list[tuple[str, int]]:
-        return [(topic, _COMMAND_QOS) for topic in self._table]
+        topics = [self.topics.command("+"), *([self.ha_status_topic] if self.ha_status_topic else [])]
+        return [(topic, _COMMAND_QOS) for topic in topics]
 
     def handle(self, topic: str, payload: bytes) -> None:
-        handler = self._table.get(topic)
-        if handler is not None:
-            handler(payload)
+        if topic == self.ha_status_topic:
+            self._ha_status(payload)
+            return
+        name = self.topics.command_name(topic)
+        if name is not None:
+            self._command(name, payload)
 
     def _command(self, name: str, payload: bytes) -> None:
+        command = commands.COMMANDS.get(name)
+        if command is None:
+            log.warning("MQTT command refused: set/%s is not a command; use one of %s", name[:64],
+                        ", ".join(f"set/{known}" for known in commands.COMMANDS))
+            return
         try:
-            value = commands.PARSERS[name](payload)
-            if name == "detection":
-                self.controls.set_detection_enabled(value)
-            else:
-                self.controls.set_conf(value)
+            value = command.parse(payload)
+            command.apply(self.controls, value)
         except ValueError as exc:
             log.warning("MQTT command ignored: %s", exc)
             return

@@ -10,7 +10,7 @@ Layout under ``<prefix>/<camera>/``:
 - ``zone/<zone>/<label>``     the same, inside one zone (retained)
 - ``snapshot``                JPEG with boxes (retained)
 - ``stats``                   health JSON (retained)
-- ``set/<name>``              commands: ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
+- ``set/<name>``              commands (``commands.py``): ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
 - ``state/<name>``            accepted command state, echoed (retained)
 
 Labels are used verbatim except that the MQTT special characters ``/ + #`` (and NUL) become ``_``.
@@ -22,8 +22,6 @@ import re
 from dataclasses import dataclass
 
 from edgecam.names import slug
-
-COMMANDS = ("detection", "conf")
 
 _UNSAFE = re.compile(r"[/+#\x00]")
 
@@ -81,11 +79,10 @@ class Topics:
         return f"{self.base}/state/{name}"
 
     def command_name(self, topic: str) -> str | None:
-        """The command ``name`` if ``topic`` is ``<base>/set/<name>`` for a known command, else None."""
+        """The ``name`` if ``topic`` is ``<base>/set/<name>`` (known command or not), else None."""
         head = f"{self.base}/set/"
-        if topic.startswith(head) and topic[len(head):] in COMMANDS:
-            return topic[len(head):]
-        return None
+        name = topic[len(head):]
+        return name if topic.startswith(head) and "/" not in name else None
 
 
 def owner_topic(prefix: str, camera: str) -> str:
