@@ -38,3 +38,13 @@ def test_the_daemon_builds_its_detector_with_the_resolved_count(source, path, mi
         assert detector.settings.threads == max(1, cores - minus)
     finally:
         detector.close()
+
+
+def test_a_detector_built_without_a_camera_resolves_auto_to_every_core():
+    from edgecam.detectors.ncnn_detector import NcnnDetector
+
+    detector = NcnnDetector.from_settings(DetectorSettings(path="yolov5ss", size=320))
+    try:
+        assert detector.settings.threads == len(os.sched_getaffinity(0))
+    finally:
+        detector.close()
