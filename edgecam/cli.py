@@ -28,7 +28,8 @@ _size = cliargs.size
 def _add_model_args(p: argparse.ArgumentParser, conf: bool = True) -> None:
     p.add_argument("--model", default="yolov5ss", help="known name, bundle dir or .param path (default yolov5ss)")
     p.add_argument("--size", type=_size, default=None, help="input size, multiple of 32 (default: the model's)")
-    p.add_argument("--threads", type=cliargs.threads, default=4, help="ncnn threads, 1 to 64 (default 4)")
+    p.add_argument("--threads", type=cliargs.threads, default=4,
+                   help="ncnn threads, 1 to 64, or auto (bench --pipeline: per source, as the daemon) (default 4)")
     p.add_argument("--powersave", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 little, 2 big cores")
     p.add_argument("--no-fp16", action="store_true", help="disable fp16 storage/arithmetic")
     p.add_argument("--max-pixels", type=cliargs.max_pixels, default=MAX_PIXELS_DEFAULT,

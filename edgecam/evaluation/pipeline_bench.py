@@ -298,7 +298,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         published = mqtt.stats().get("published", 0)
     pf, rf = statistics.median(pipe_fps), statistics.median(raw_fps)
     return PipelineBenchResult(
-        model=detector.name, size=size, threads=threads, source=source_spec, frames_per_round=frames,
+        model=detector.name, size=size, threads=detector.settings.threads, source=source_spec, frames_per_round=frames,
         pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
         rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
         raw_forward_ms=statistics.fmean(raw_all), published=published,
