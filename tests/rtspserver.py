@@ -5,7 +5,7 @@ Run under the system interpreter (``/usr/bin/python3``; the venv has no ``gi``):
     /usr/bin/python3 tests/rtspserver.py --port 8554 --image crowd.jpg [--user U --password P]
 
 Mounts: ``/cam`` — the JPEG frozen into a live H.264 stream (640×360, ``--fps``, x264 zero-latency,
-a key frame every second); ``/audio`` — an audio-only stream (A-law tone).  With ``--user`` every
+a key frame every second); ``/audio`` — an audio-only stream (A-law tone); with ``--video FILE`` also ``/video``: an H.264 MP4 as it is (benchmarks).  With ``--user`` every
 mount needs HTTP Basic credentials (a ``@`` or ``:`` in the password is fine).  Prints ``READY <port>``
 on stdout once it listens; runs until killed.  The fixture and helpers live in ``rtspkit.py``.
 """
@@ -29,13 +29,18 @@ def video_launch(image: str, fps: int, width: int, height: int) -> str:
             "rtph264pay name=pay0 pt=96 config-interval=1 )")
 
 
+def file_launch(video: str) -> str:
+    """An H.264 MP4 streamed as it is (no re-encoding), once per client, from its start."""
+    return f"( filesrc location=\"{video}\" ! qtdemux ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+
+
 AUDIO_LAUNCH = "( audiotestsrc is-live=true ! audioconvert ! audioresample ! alawenc ! rtppcmapay name=pay0 pt=8 )"
 
 
-def factory(launch: str, perms: GstRtspServer.RTSPPermissions | None) -> GstRtspServer.RTSPMediaFactory:
+def factory(launch: str, perms: GstRtspServer.RTSPPermissions | None, shared: bool = True) -> GstRtspServer.RTSPMediaFactory:
     f = GstRtspServer.RTSPMediaFactory()
     f.set_launch(launch)
-    f.set_shared(True)
+    f.set_shared(shared)
     if perms is not None:
         f.set_permissions(perms)
     return f
@@ -50,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=360)
     p.add_argument("--user", default="")
     p.add_argument("--password", default="")
+    p.add_argument("--video", default="", help="also serve this H.264 MP4 at /video (benchmarks)")
     a = p.parse_args(argv)
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
@@ -68,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     mounts = server.get_mount_points()
     mounts.add_factory("/cam", factory(video_launch(a.image, a.fps, a.width, a.height), perms))
     mounts.add_factory("/audio", factory(AUDIO_LAUNCH, perms))
+    if a.video:
+        mounts.add_factory("/video", factory(file_launch(a.video), perms, shared=False))
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{a.port}", file=sys.stderr, flush=True)
         return 1
