@@ -10,7 +10,7 @@ DEPLOY_STAMP := $(VENV)/.installed-deploy
 # the development checkout finds the seed models in ../shared (the installed package never looks there)
 export EDGECAM_MODEL_DIR ?= $(abspath $(SHARED)/models)
 
-.PHONY: install install-deploy system-deps test test-fast run bench soak pi-check clean
+.PHONY: install install-deploy system-deps test test-fast run bench soak pi-check clean screenshots
 
 ## install: .venv with edgecam (editable) and the test extras — no torch; idempotent
 install: $(STAMP)
@@ -52,9 +52,15 @@ test: $(STAMP) $(DEPLOY_STAMP)
 test-fast: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q -m "not slow"
 
-## run: local broker + the daemon on the sample images, printing what arrives over MQTT
+## run: local broker + the daemon on the sample images (looping like a camera) until Ctrl-C, printing what
+## arrives over MQTT; FRAMES=N stops after N frames
+FRAMES ?=
 run: $(STAMP)
-	$(BIN)/python -m deploy.dev.demo --images $(SHARED)/images
+	$(BIN)/python -m deploy.dev.demo --images $(SHARED)/images$(if $(FRAMES), --frames $(FRAMES))
+
+## screenshots: the README's pictures of the live view, from the headless-browser test (commit them)
+screenshots: $(STAMP)
+	EDGECAM_WRITE_SCREENSHOTS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q tests/web/test_web_screenshots.py
 
 ## bench: benchmark numbers (raw inference per model/size/threads, decode, pipeline ratio, service exposure)
 bench: $(STAMP)

@@ -84,7 +84,7 @@ def build_capture(settings: Settings, base_dir: Path):
 def build_tracker(settings: Settings):
     from edgecam.tracking.tracker import IouTracker
 
-    return IouTracker(settings.tracking, settings.zones, settings.masks)
+    return IouTracker(settings.tracking, settings.zones, settings.masks, filters=settings.filters)
 
 
 def configured_labels(settings: Settings) -> tuple[str, ...]:
@@ -157,6 +157,11 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
         latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
         publishers = build_publishers(settings, controls, detector, state_dir, latency)
+        web = next((p for p in publishers if getattr(p, "kind", None) == "web"), None)
+        if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
+            from edgecam.config.loader import check_text
+
+            web.attach_editor(Path(config_path), tracker.set_regions, check_text)
         for p in publishers:
             if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
                 p.on_fatal = stop.set

@@ -129,6 +129,9 @@ class Event:
     end_time: float | None = None
     zones: tuple[str, ...] = ()
     reason: str | None = None  # only on an ``end`` not seen by the tracker, e.g. "restart"
+    stationary: bool = False  # its box has not moved for ``[tracking] stationary_s``
+    entered_zones: tuple[str, ...] = ()  # zones it counts in since its previous event (``new``: all it is in)
+    exited_zones: tuple[str, ...] = ()  # zones it no longer counts in since its previous event (``end``: all)
 
     def to_payload(self) -> dict:
         payload = {
@@ -142,7 +145,12 @@ class Event:
             "start_time": self.start_time,
             "end_time": self.end_time,
             "zones": list(self.zones),
+            "stationary": bool(self.stationary),
         }
+        if self.entered_zones:
+            payload["entered_zones"] = list(self.entered_zones)
+        if self.exited_zones:
+            payload["exited_zones"] = list(self.exited_zones)
         if self.reason is not None:
             payload["reason"] = self.reason
         return payload
@@ -150,13 +158,18 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class TrackView:
-    """A read-only view of one confirmed track, for counts and snapshots."""
+    """A read-only view of one confirmed track, for counts and snapshots.
+
+    ``missed``: frames since it was last seen (0: seen in this frame; more: *coasting*, kept at its
+    last box until it is seen again or ends)."""
 
     id: str
     label: str
     box: tuple[float, float, float, float]
     score: float
     zones: tuple[str, ...] = ()
+    stationary: bool = False
+    missed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ def _color(class_id: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(64, 256, 3))
 
 
+label_color = _color  # the colour of a class id (or any small int), shared by every drawing
+
+
 def draw_boxes(
     image: np.ndarray, boxes: np.ndarray, texts: list[str], class_ids: np.ndarray | None = None
 ) -> np.ndarray:

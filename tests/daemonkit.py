@@ -63,7 +63,7 @@ def write_scene(directory: Path, cycles: int = 1, horse: int = 4, cat: int = 8) 
 def write_config(tmp_path: Path, scene: Path, port: int | None, *, loop: bool = False, fps: float = 20,
                  stdout: bool = True, mqtt: str = "", extra: str = "", model_path: str | None = None,
                  state_dir: Path | None = None, name: str = "edgecam.toml", threads: int = 1,
-                 close_timeout_s: float = 10.0, web: str = "enabled = false\n") -> Path:
+                 close_timeout_s: float = 10.0, web: str = "enabled = false\n", hold_s: float = 0) -> Path:
     """A daemon config: images source, 320 px model, motion off, fake thermal sysfs, short warm-up;
     the live view off unless ``web`` (the ``[web]`` table's body) turns it on.
 
@@ -82,6 +82,7 @@ source = "images"
 path = "{scene}"
 fps = {fps}
 loop = {str(loop).lower()}
+hold_s = {hold_s}  # 0: the scenes hold each photo themselves (repeated files)
 stall_timeout_s = 2.0
 reconnect_initial_s = 0.2
 reconnect_max_s = 0.5
@@ -99,7 +100,7 @@ stats_interval_s = 0.5
 
 [tracking]
 min_hits = 2
-max_missed = 3
+max_missed_s = 0.3
 
 [motion]
 enabled = false

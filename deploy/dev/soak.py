@@ -49,6 +49,7 @@ source = "images"
 path = "{images}"
 fps = {fps}
 loop = true
+hold_s = 0  # every frame read and decoded, as a camera delivers new pictures
 
 [model]
 path = "{model}"

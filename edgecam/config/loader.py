@@ -81,25 +81,57 @@ def _toml_error(filename: str, exc: tomllib.TOMLDecodeError) -> str:
     return f"{where}: invalid TOML: {msg}; fix the syntax (text values need quotes, tables are written [name])"
 
 
-def _validate(raw: dict[str, Any], filename: str, text: str, base_dir: Path) -> Settings:
+def _problems_of(raw: dict[str, Any], base_dir: Path) -> tuple[Settings | None, list[Problem]]:
+    """``raw`` validated: (settings, []) or (None, every schema problem)."""
     global _ADAPTER
     if _ADAPTER is None:
         _ADAPTER = TypeAdapter(Settings)
     try:
-        return _ADAPTER.validate_python(raw, context={"base_dir": str(base_dir)})
+        return _ADAPTER.validate_python(raw, context={"base_dir": str(base_dir)}), []
     except ValidationError as exc:
-        raise config_error(filename, text, problems_from(exc, Settings, raw, CAMERA_SETTINGS)) from None
+        return None, problems_from(exc, Settings, raw, CAMERA_SETTINGS)
 
 
-def parse_config(text: str, *, filename: str = "<config>", base_dir: str | os.PathLike | None = None) -> Settings:
-    """Validate TOML ``text`` into :class:`Settings` (no environment checks); paths resolve against ``base_dir``."""
+def _validate(raw: dict[str, Any], filename: str, text: str, base_dir: Path) -> Settings:
+    settings, problems = _problems_of(raw, base_dir)
+    if settings is None:
+        raise config_error(filename, text, problems)
+    return settings
+
+
+def _load_toml(text: str, filename: str) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error(filename, exc)) from None
     except RecursionError:
         raise ConfigError(f"{filename}: invalid TOML: arrays or tables nested too deeply; flatten the value") from None
-    return _validate(raw, filename, text, Path(base_dir) if base_dir is not None else Path.cwd())
+
+
+def parse_config(text: str, *, filename: str = "<config>", base_dir: str | os.PathLike | None = None) -> Settings:
+    """Validate TOML ``text`` into :class:`Settings` (no environment checks); paths resolve against ``base_dir``."""
+    return _validate(_load_toml(text, filename), filename, text, Path(base_dir) if base_dir is not None else Path.cwd())
+
+
+_LABEL_KEYS = ("labels", "classes")
+
+
+def preflight_beside(raw: dict[str, Any], base_dir: Path, schema: list[Problem]) -> list[Problem]:
+    """The preflight problems of the sections that passed the schema, so one ``check`` lists both kinds.
+
+    The failed sections are left out (their defaults stand in and their findings are dropped); with a
+    broken ``[model]`` the label checks are dropped too (they need the model's classes)."""
+    from edgecam.config.preflight import run_preflight
+
+    failed = {p.path[0] for p in schema if p.path}
+    if not all(p.path for p in schema):
+        return []  # a problem of the file as a whole: nothing to check beside it
+    settings, _ = _problems_of({k: v for k, v in raw.items() if k not in failed}, base_dir)
+    if settings is None:  # a cross-section rule still fails: report the schema problems alone
+        return []
+    problems, _ = run_preflight(settings)
+    return [p for p in problems
+            if p.path[0] not in failed and not ("model" in failed and p.path[-1] in _LABEL_KEYS)]
 
 
 def read_config_text(path: str | os.PathLike) -> str:
@@ -130,16 +162,29 @@ def load_config(path: str | os.PathLike, *, preflight: bool = True) -> Settings:
     return settings
 
 
-def load_checked(path: str | os.PathLike, *, preflight: bool = True) -> tuple[Settings, list[str]]:
-    """:func:`load_config` returning the warnings instead of logging them."""
+def check_text(text: str, filename: str, base_dir: Path) -> tuple[Settings, list[str]]:
+    """Validate ``text`` as if it were the config ``filename`` (schema and preflight, as ``check``):
+    (settings, warnings), or ConfigError listing every problem."""
     from edgecam.config.preflight import run_preflight
 
-    filename = os.fspath(path)
-    text = read_config_text(path)
-    settings = parse_config(text, filename=filename, base_dir=Path(filename).resolve().parent)
-    if not preflight:
-        return settings, []
+    raw = _load_toml(text, filename)
+    settings, problems = _problems_of(raw, base_dir)
+    if settings is None:
+        raise config_error(filename, text, problems + preflight_beside(raw, base_dir, problems))
     problems, warnings = run_preflight(settings)
     if problems:
         raise config_error(filename, text, problems)
     return settings, warnings
+
+
+def load_checked(path: str | os.PathLike, *, preflight: bool = True) -> tuple[Settings, list[str]]:
+    """:func:`load_config` returning the warnings instead of logging them.
+
+    Every problem in one pass: schema problems and the preflight problems of the sections that are
+    valid are raised together."""
+    filename = os.fspath(path)
+    text = read_config_text(path)
+    base_dir = Path(filename).resolve().parent
+    if preflight:
+        return check_text(text, filename, base_dir)
+    return _validate(_load_toml(text, filename), filename, text, base_dir), []

@@ -40,6 +40,8 @@ def _model(settings: Settings, problems: list[Problem]) -> None:
         (("tracking", "labels"), settings.tracking.labels),
         *((("zones", i, "labels"), z.labels) for i, z in enumerate(settings.zones)),
         *((("masks", i, "labels"), m.labels) for i, m in enumerate(settings.masks)),
+        *((("filters", label), (label,)) for label in settings.filters.labels),
+        *((("zones", i, "filters", label), (label,)) for i, z in enumerate(settings.zones) for label in z.filters.labels),
     ]
     for path, labels in named:
         unknown = [label for label in labels if label not in known]
@@ -142,11 +144,14 @@ def _camera(settings: Settings, problems: list[Problem], warnings: list[str]) ->
         problems.extend(Problem(("camera", "format"), text) for text in configuration_problems(cam))
         warnings.extend(f"warning: {text}" for text in configuration_notes(cam))
     if cam.source == "images":
-        from edgecam.sources.images import list_images
+        from edgecam.sources.images import hold_problem, list_images
 
         if not list_images(cam.path):
             warnings.append(f"warning: [camera] path: {cam.path} matches no image files yet; "
                             "the daemon will retry until it does")
+        held = hold_problem(cam, settings.tracking.min_hits)
+        if held:
+            warnings.append(f"warning: {held}")
     if cam.source == "opencv" and cam.path.startswith("/dev/") and not os.path.exists(cam.path):
         warnings.append(f"warning: [camera] path: {cam.path} does not exist yet; the daemon will retry until it does")
 

@@ -112,6 +112,13 @@ def _walk(root: type, loc: tuple, tags: dict[str, type]) -> tuple[KeyPath, Any]:
             tp = tags[part]
             continue
         parent = tp
+        if getattr(tp, "__flattened__", None) == part:  # e.g. [filters.person] is kept in FilterSettings.labels
+            tp = _strip(_hints(tp).get(part))
+            if items:
+                part = items.pop(0)
+            tp = typing.get_args(tp)[1] if typing.get_origin(tp) is dict and len(typing.get_args(tp)) == 2 else None
+            path.append(part)
+            continue
         path.append(part)
         if isinstance(part, int) and typing.get_origin(tp) is tuple:
             args = typing.get_args(tp)

@@ -12,6 +12,7 @@ from edgecam.fields import Bool, ConfigPath, Float, settings
 from edgecam.names import unique_names
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.runtime.settings import MotionSettings, ThermalSettings
+from edgecam.tracking.filters import FilterSettings
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
 from edgecam.web.settings import WebSettings
 
@@ -45,6 +46,7 @@ class Settings:
     homeassistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
     output: OutputSettings = Field(default_factory=OutputSettings)
     tracking: TrackerSettings = Field(default_factory=TrackerSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
     zones: tuple[ZoneSettings, ...] = Field(default=(), max_length=MAX_ZONES)
     masks: tuple[MaskSettings, ...] = Field(default=(), max_length=MAX_ZONES)
     thermal: ThermalSettings = Field(default_factory=ThermalSettings)

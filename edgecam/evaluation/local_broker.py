@@ -31,7 +31,9 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     conf = workdir / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    # its own session: a Ctrl-C at the terminal stops the daemon, which still needs the broker to flush
+    proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

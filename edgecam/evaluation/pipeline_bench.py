@@ -124,7 +124,8 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     loop = {} if source == "stream" else {"loop": True}
     return Settings(
         camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
-            id="bench", path=path, fps=UNPACED_FPS, max_pixels=max_pixels, **loop),
+            id="bench", path=path, fps=UNPACED_FPS, max_pixels=max_pixels, **loop,
+            **({} if source in ("opencv", "stream") else {"hold_s": 0.0})),  # every frame read and decoded
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),

@@ -277,6 +277,9 @@ class Pipeline:
             stats.update(self.thermal.stats())
         if self.motion is not None:
             stats.update({f"motion_{k}": v for k, v in self.motion.stats().items()})
+        tracker_stats = getattr(self.tracker, "stats", None)
+        if callable(tracker_stats):
+            stats.update(tracker_stats())  # "filtered": detections dropped per filter
         if self.extra_stats is not None:
             stats.update(self.extra_stats())
         stats["detection_enabled"] = self.controls.detection_enabled

@@ -1,5 +1,10 @@
 """Image files as a camera: a file, a directory or a glob, looped or played once (demo and tests).
 
+Each photo is shown for ``[camera] hold_s`` seconds (default 2 when looping): the source hands out the
+same picture as new frames until its time is up, as a camera looking at a still scene would, so the
+tracker sees each object in several frames and confirms it.  With ``hold_s = 0`` every file is one
+frame; :func:`hold_problem` says when the settings make confirmation impossible.
+
 Frames are decoded with OpenCV (BGR) after the file is checked to be a regular file and its header's size
 to be within ``[camera] max_pixels``; a file that fails is skipped with one warning. Pacing at ``fps`` is the capture thread's job: this source
 is not ``live``, so the capture thread waits between reads instead of dropping frames.
@@ -58,6 +63,8 @@ class ImageFolderSource:
         self._next = 0
         self._index = 0
         self._bad: set[str] = set()
+        self._hold = settings.hold_seconds
+        self._held: tuple[str, object, float] | None = None  # (file, image, shown since, monotonic)
         self.name = f"images:{settings.path}"
         # Played once, the images are a batch: the capture thread hands over every one (no stale
         # frame dropping).  Looped, they stand in for a camera and fresher frames replace stale ones.
@@ -82,6 +89,9 @@ class ImageFolderSource:
     def read(self, timeout: float) -> Frame | None:
         if not self._files:
             raise SourceError("images source read before open(); call open() first")
+        held = self._held
+        if held is not None and time.monotonic() - held[2] < self._hold:
+            return self._frame(held[1], held[0])
         for _ in range(len(self._files) + 1):
             if self._next >= len(self._files):
                 if not self._settings.loop:
@@ -98,10 +108,32 @@ class ImageFolderSource:
                 if len(self._bad) >= len(self._files):
                     raise SourceError(f"none of the files at {self._settings.path!r} is a readable image")
                 continue
-            frame = Frame(image=image, index=self._index, timestamp=time.time(), pixel_format="BGR", source=path)
-            self._index += 1
-            return frame
+            if self._hold > 0:
+                self._held = (path, image, time.monotonic())
+            return self._frame(image, path)
         raise SourceError(f"no readable image left at {self._settings.path!r}")
+
+    def _frame(self, image, path: str) -> Frame:
+        frame = Frame(image=image, index=self._index, timestamp=time.time(), pixel_format="BGR", source=path)
+        self._index += 1
+        return frame
 
     def close(self) -> None:
         self._files = []
+        self._held = None
+
+
+def hold_problem(settings: ImagesSettings, min_hits: int) -> str | None:
+    """Why no object of a photo can ever be confirmed with these settings, or None: a held photo must be
+    seen in ``min_hits`` frames, i.e. for at least ``min_hits / fps`` seconds.  ``hold_s = 0`` (one frame
+    per file) is a sequence of frames, where the next files show the same objects: no warning."""
+    hold = settings.hold_seconds
+    if hold <= 0:
+        return None
+    frames = max(1, int(hold * settings.fps + 1e-9))
+    if frames >= min_hits:
+        return None
+    needed = min_hits / settings.fps
+    return (f"[camera] hold_s = {hold:g} at fps = {settings.fps:g} shows each photo in {frames} frame(s) but "
+            f"[tracking] min_hits = {min_hits}: no object can be confirmed, so no events; "
+            f"set hold_s >= {needed:g} (or min_hits = {frames})")

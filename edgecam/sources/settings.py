@@ -18,6 +18,7 @@ from edgecam.identity import default_camera_id
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
 PICAMERA2_MAIN_SIZE = (1280, 720)
+DEFAULT_HOLD_S = 2.0  # images source looping: each photo is seen ~10 frames at 5 fps, so its objects confirm
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -137,11 +138,19 @@ class ImagesSettings(CameraSettings):
     source: Literal["images"] = "images"
     path: Str = Field(default="", max_length=4096, description="an image file, a directory or a glob")
     loop: Bool = Field(default=True, description="start again after the last image (false: play them once)")
+    hold_s: Float | None = Field(default=None, ge=0.0, le=3600.0,
+                                 description="seconds each photo is shown, like a camera looking at it "
+                                             "(default: 2 when looping, 0 = one frame each when played once)")
 
     @field_validator("path")
     @classmethod
     def _path(cls, value: str, info: ValidationInfo) -> str:
         return resolve_path(_required_path(value, "an image file, directory or glob", "images"), info)
+
+    @property
+    def hold_seconds(self) -> float:
+        """The effective hold: ``hold_s``, else 2 s when looping (a camera) and 0 when played once (a batch)."""
+        return self.hold_s if self.hold_s is not None else (DEFAULT_HOLD_S if self.loop else 0.0)
 
     @model_validator(mode="after")
     def _path_set(self) -> "ImagesSettings":

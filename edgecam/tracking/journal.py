@@ -41,10 +41,12 @@ class OpenTrack:
     score: float
     top_score: float
     zones: tuple[str, ...] = ()
+    stationary: bool = False
 
     def end_event(self, reason: str) -> Event:
         return Event("end", self.id, self.label, self.score, self.top_score, self.box, self.start_time,
-                     end_time=self.last_seen, zones=self.zones, reason=reason)
+                     end_time=self.last_seen, zones=self.zones, reason=reason,
+                     stationary=self.stationary, exited_zones=self.zones)
 
 
 def _finite(value: Any) -> float:
@@ -66,7 +68,7 @@ def _track_from(data: dict[str, Any], last_seen: float | None = None) -> OpenTra
         raise TypeError("id and label must be strings")
     zones = tuple(str(z) for z in data.get("zones", ()))
     return OpenTrack(ident, label, start, max(seen, start), box, _finite(data["score"]),  # type: ignore[arg-type]
-                     _finite(data["top_score"]), zones)
+                     _finite(data["top_score"]), zones, data.get("stationary") is True)
 
 
 class TrackJournal:
@@ -79,7 +81,7 @@ class TrackJournal:
         self._saved_at = -math.inf
         # latest sighting per open track, folded into ``_open`` only when it is read or saved (a
         # sighting arrives every frame; rebuilding the record each time cost ~60 µs per frame)
-        self._sightings: dict[str, tuple[float, tuple[float, ...], tuple[str, ...]]] = {}
+        self._sightings: dict[str, tuple[float, tuple[float, ...], tuple[str, ...], bool]] = {}
 
     @classmethod
     def load(cls, path: Path, refresh_s: float = REFRESH_S) -> "TrackJournal":
@@ -146,16 +148,16 @@ class TrackJournal:
                 continue
             pending = self._sightings.get(t.id)
             if pending is None or timestamp > pending[0]:
-                self._sightings[t.id] = (timestamp, t.box, t.zones)
+                self._sightings[t.id] = (timestamp, t.box, t.zones, t.stationary)
                 self._refreshed = True
 
     def _settle(self) -> None:
         """Fold the pending sightings into the open tracks."""
-        for track_id, (timestamp, box, zones) in self._sightings.items():
+        for track_id, (timestamp, box, zones, stationary) in self._sightings.items():
             old = self._open.get(track_id)
             if old is not None and timestamp > old.last_seen:
                 self._open[track_id] = replace(old, last_seen=float(timestamp), box=tuple(float(v) for v in box),
-                                               zones=tuple(zones))
+                                               zones=tuple(zones), stationary=bool(stationary))
         self._sightings.clear()
 
     def orphan_ends(self, reason: str = "restart") -> list[Event]:

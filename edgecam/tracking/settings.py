@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, settings
 from edgecam.names import unique_names
+from edgecam.tracking.filters import FilterSettings
 
 Coordinates = Literal["pixels", "relative"]
 Point = tuple[Float, ...]  # [x, y]: the length is checked with the polygon (one message for both)
@@ -18,7 +19,8 @@ MAX_POINTS = 1000
 @settings
 class TrackerSettings:
     min_hits: Int = Field(default=2, ge=1, le=100, description="frames before a track is confirmed")
-    max_missed: Int = Field(default=5, ge=0, le=1000, description="missed frames before a track ends")
+    max_missed_s: Float = Field(default=2.0, ge=0.0, le=3600.0,
+                                description="seconds a confirmed track survives unseen before it ends")
     iou: Float = Field(default=0.3, ge=0.0, le=1.0, description="minimum IoU to match a detection to a track")
     tentative_max_missed: Int = Field(default=1, ge=0, le=1000,
                                       description="missed frames an unconfirmed track survives (flickering detections)")
@@ -33,6 +35,12 @@ class TrackerSettings:
     publish_detections: Literal["all", "confirmed"] = Field(
         default="confirmed", description="detections to publish per frame: only those of confirmed tracks, or all (after masks/zones)"
     )
+    stationary_s: Float = Field(default=10.0, gt=0.0, le=86400.0,
+                                description="an object whose box has not moved for this long is stationary")
+    stationary_iou: Float = Field(default=0.8, gt=0.0, le=1.0,
+                                  description="not moved: IoU of its box with its box stationary_s ago at least this")
+    stationary_hold_s: Float = Field(default=60.0, ge=0.0, le=86400.0,
+                                     description="seconds a stationary object's track survives unseen (kept counted)")
     only_in_zones: Bool = Field(default=False, description="drop detections whose bottom-centre is in no zone (needs zones)")
     labels: tuple[Str, ...] = Field(default=(), max_length=1000, description="track only these labels (empty: all)")
 
@@ -40,6 +48,15 @@ class TrackerSettings:
     @classmethod
     def _labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return unique_names(value, "label")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        keys = data if isinstance(data, dict) else (getattr(data, "kwargs", None) or {})
+        if "max_missed" in keys:
+            raise ValueError("max_missed (frames) is now max_missed_s (seconds, frame-rate independent); "
+                             "replace it with max_missed_s = <frames / fps>, e.g. max_missed_s = 2.0")
+        return data
 
     @model_validator(mode="after")
     def _intervals(self) -> "TrackerSettings":
@@ -81,6 +98,10 @@ class ZoneSettings:
     points: tuple[Point, ...] = Field(default=(), max_length=MAX_POINTS, description="polygon corners [[x, y], ...], at least 3")
     labels: tuple[Str, ...] = Field(default=(), max_length=1000, description="labels counted in this zone (empty: all)")
     coordinates: Coordinates = Field(default="relative", description="relative: fractions of the frame size; pixels: pixels")
+    min_s: Float = Field(default=0.0, ge=0.0, le=86400.0,
+                         description="an object counts in the zone only after being in it this many seconds")
+    filters: FilterSettings = Field(default_factory=FilterSettings,
+                                    description="[zones.filters] / [zones.filters.<label>]: what counts in this zone")
 
     @field_validator("name")
     @classmethod

@@ -34,20 +34,27 @@ class Track:
     ev_median: np.float32 = field(default_factory=lambda: np.float32(0.0))
     ev_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
     ev_zones: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    ev_stationary: bool = False
+    stationary: bool = False
+    positions: deque = field(default_factory=deque)  # (time, box) samples for the stationary test
+    zone_since: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (Z,) entered each zone at; NaN: outside
     _median: np.float32 | None = field(default=None, repr=False)  # of ``scores``; None when it changed
 
     @classmethod
     def start_from(cls, box, score, label: str, label_id: int, zones: np.ndarray, now: float,
-                   history: int) -> "Track":
+                   history: int, min_s: np.ndarray | None = None) -> "Track":
         score = np.float32(score)
-        return cls(label, int(label_id), np.asarray(box, np.float64).copy(), zones.copy(), now,
-                   deque([score], maxlen=history), last_seen=now, top=score)
+        box = np.asarray(box, np.float64).copy()
+        track = cls(label, int(label_id), box, zones.copy(), now, deque([score], maxlen=history), last_seen=now,
+                    top=score, zone_since=np.full(zones.shape[0], np.nan), positions=deque([(now, box)]))
+        track.place(zones, now, min_s)
+        return track
 
     @property
     def confirmed(self) -> bool:
         return self.id is not None
 
-    def observe(self, box, score, zones: np.ndarray, now: float) -> None:
+    def observe(self, box, score, now: float) -> None:
         """Seen again in this frame."""
         score = np.float32(score)
         self.box = np.asarray(box, np.float64).copy()
@@ -57,7 +64,34 @@ class Track:
         self.scores.append(score)
         self._median = None
         self.top = max(self.top, score)
-        self.zones = zones.copy()
+
+    def place(self, inside: np.ndarray, now: float, min_s: np.ndarray | None) -> None:
+        """Its box is ``inside`` each zone now; it counts in a zone once it has been inside for ``min_s``."""
+        if inside.size == 0:  # no zones configured
+            self.zones = inside
+            return
+        since = np.where(inside, np.where(np.isnan(self.zone_since), now, self.zone_since), np.nan)
+        self.zone_since = since
+        if min_s is None or not min_s.any():
+            self.zones = inside.copy()
+        else:
+            with np.errstate(invalid="ignore"):
+                self.zones = inside & (now - since >= min_s)
+
+    def settle(self, now: float, window_s: float, min_iou: float) -> None:
+        """Seen at ``now``: stationary when its box overlaps its box ``window_s`` ago by ``min_iou``.
+
+        Positions are sampled (and the test made) every ``window_s / 8``, so the box compared is 1 to
+        1.125 windows old and the flag follows within an eighth of the window."""
+        positions = self.positions
+        if positions and now - positions[-1][0] < window_s / 8:
+            return
+        positions.append((now, self.box))
+        cutoff = now - window_s
+        while len(positions) >= 2 and positions[1][0] <= cutoff:
+            positions.popleft()
+        then, box = positions[0]
+        self.stationary = bool(then <= cutoff and iou_pairs(self.box[None], box[None])[0] >= min_iou)
 
     def median(self) -> np.float32:
         """Median of the kept scores (float32 arithmetic); computed once per change of the scores."""
@@ -69,7 +103,7 @@ class Track:
 
     def mark_event(self, now: float, median: np.float32) -> None:
         self.ev_time, self.ev_top, self.ev_median = now, self.top, median
-        self.ev_box, self.ev_zones = self.box.copy(), self.zones.copy()
+        self.ev_box, self.ev_zones, self.ev_stationary = self.box.copy(), self.zones.copy(), self.stationary
 
     def update_due(self, now: float, median: np.float32, min_interval_s: float, interval_s: float,
                    score_delta: float, box_iou: float) -> bool:
@@ -77,7 +111,7 @@ class Track:
         age = now - self.ev_time
         if age < min_interval_s:
             return False
-        if (self.zones != self.ev_zones).any():
+        if (self.zones != self.ev_zones).any() or self.stationary != self.ev_stationary:
             return True
         if self.top - self.ev_top >= score_delta and self.top > self.ev_top:
             return True

@@ -2,16 +2,27 @@
 
 Lifecycle rules:
 
-* Detections whose bottom-centre lies in a mask are dropped first (and, with ``only_in_zones``,
-  those in no zone; with ``labels``, those of other labels).
+* Detections failing the per-label filters (``[filters]``: score, area, ratio; counted per reason
+  in :meth:`IouTracker.stats`) are dropped first, then those whose bottom-centre lies in a mask (and,
+  with ``only_in_zones``, those in no zone; with ``labels``, those of other labels).
 * Tracks and detections of the same label are paired greedily by descending IoU (>= ``iou``).
   Unmatched detections start *tentative* tracks.
-* A track is *confirmed* once it has been seen in ``min_hits`` frames; only confirmed tracks emit
+* A track is *confirmed* once it has been seen in ``min_hits`` frames and its median score reaches
+  the label's ``threshold``; only confirmed tracks emit
   events, are counted and appear in ``tracks``, so a one-frame false positive never reaches a
   subscriber.  A tentative track survives ``tentative_max_missed`` missed frames (so flickering
   detections can still confirm), then disappears silently.
-* A confirmed track ends when it has been missed in more than ``max_missed`` consecutive frames;
-  its ``end`` event carries ``end_time`` = the time it was last seen.  ``flush()`` ends them all.
+* A confirmed track ends when it has not been seen for more than ``max_missed_s`` seconds (frame
+  timestamps), or ``stationary_hold_s`` if it was stationary when last seen: a parked car that is
+  not detected for a while keeps its track and its count, and is matched again when it reappears
+  in place.  Its ``end`` event carries ``end_time`` = the time it was last seen.  ``flush()`` ends
+  them all.
+* Stationary: a track seen in this frame whose box overlaps its box ``stationary_s`` ago by at
+  least ``stationary_iou``.  A change of that flag is notable (an ``update``).
+* Zones: a track counts in a zone once its bottom-centre has been inside for the zone's ``min_s``
+  and it passes the zone's filters.  ``entered_zones`` / ``exited_zones`` of an event list the zones
+  it started / stopped counting in since its previous event (every zone entered is exited by the
+  ``end`` at the latest).
 * ``update`` rule: a confirmed track seen in this frame, whose last event is at least
   ``update_min_interval_s`` old, emits an ``update`` when its zones changed or its top score rose
   by ``update_score_delta`` since the last event; or, once the last event is ``update_interval_s``
@@ -35,6 +46,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from edgecam.domain import Detections, Event, TrackView
+from edgecam.tracking.filters import FilterSettings, LabelFilters
 from edgecam.tracking.matching import greedy_match, iou_matrix
 from edgecam.tracking.regions import Regions, bottom_centres
 from edgecam.tracking.settings import MaskSettings, TrackerSettings, ZoneSettings
@@ -83,10 +95,16 @@ class IouTracker:
         zones: Sequence[ZoneSettings] = (),
         masks: Sequence[MaskSettings] = (),
         clock: Callable[[], float] | None = None,
+        filters: FilterSettings | None = None,
     ) -> None:
         self.settings = settings or TrackerSettings()
         self.settings.validate()
         self._regions = Regions(zones, masks)
+        self._filters = LabelFilters(filters)
+        self._zone_filters = [LabelFilters(z.filters, builtin={}) for z in zones]
+        self._zone_min_s = np.array([z.min_s for z in zones], np.float64)
+        self._zone_thresholds: dict[str, np.ndarray] = {}
+        self._below_threshold = 0
         self._clock = clock or time.time
         self._tracks: list[Track] = []
         self._label_filter = np.asarray(self.settings.labels, dtype=object)
@@ -97,10 +115,31 @@ class IouTracker:
             for label in labels
         }
         self._live_ids: set[str] = set()
+        self._next_regions: tuple[Regions, tuple[ZoneSettings, ...]] | None = None
 
     @property
     def zone_names(self) -> tuple[str, ...]:
         return self._regions.zone_names
+
+    def set_regions(self, zones: Sequence[ZoneSettings], masks: Sequence[MaskSettings]) -> None:
+        """New zone shapes/labels and masks, taken at the next frame (any thread may call this).
+
+        The zone names must stay the same, in the same order (they name topics and Home Assistant
+        entities, announced at start): a different set of names needs a restart."""
+        regions = Regions(zones, masks)
+        if regions.zone_names != self._regions.zone_names:
+            raise ValueError(f"zone names changed ({', '.join(self._regions.zone_names) or 'none'} → "
+                             f"{', '.join(regions.zone_names) or 'none'}); restart edgecam to apply them")
+        self._next_regions = (regions, tuple(zones))
+
+    def _apply_regions(self) -> None:
+        (regions, zones), self._next_regions = self._next_regions, None  # type: ignore[misc]
+        self._regions = regions
+        self._zone_filters = [LabelFilters(z.filters, builtin={}) for z in zones]
+        self._zone_min_s = np.array([z.min_s for z in zones], np.float64)
+        for zone, labels in zip(regions.zone_names, regions.zone_labels):
+            for label in labels:
+                self._zone_counts.setdefault((zone, label), 0)
 
     @property
     def has_live_tracks(self) -> bool:
@@ -117,6 +156,8 @@ class IouTracker:
     ) -> TrackerOutput:
         s = self.settings
         now = float(self._clock() if timestamp is None else timestamp)
+        if self._next_regions is not None:  # zones/masks edited while running: applied between frames
+            self._apply_regions()
         det, labels, det_zones = self._filter(detections, width, height)
         tracks = self._tracks
 
@@ -127,35 +168,43 @@ class IouTracker:
         rows, cols = greedy_match(iou, s.iou)
         track_of: dict[int, Track] = {}  # detection index → its track
         for r, c in zip(rows.tolist(), cols.tolist()):
-            tracks[r].observe(det.boxes[c], det.scores[c], det_zones[c], now)
-            track_of[c] = tracks[r]
+            t = tracks[r]
+            t.observe(det.boxes[c], det.scores[c], now)
+            t.place(self._zone_gate(t, det_zones[c]), now, self._zone_min_s)
+            t.settle(now, s.stationary_s, s.stationary_iou)
+            track_of[c] = t
         seen = set(map(id, track_of.values()))
         for t in tracks:
             if id(t) not in seen:
                 t.missed += 1
 
-        # End confirmed tracks missed too long; drop stale tentative ones silently.
+        # End confirmed tracks unseen too long; drop stale tentative ones silently.
         events: list[Event] = []
         alive: list[Track] = []
+        hold_s = max(s.max_missed_s, s.stationary_hold_s)
         for t in tracks:
-            if t.confirmed and t.missed > s.max_missed:
+            if t.confirmed and now - t.last_seen > (hold_s if t.stationary else s.max_missed_s):
                 events.append(self._event("end", t, t.median(), end_time=t.last_seen))
                 self._live_ids.discard(t.id)
             elif t.confirmed or t.missed <= s.tentative_max_missed:
                 alive.append(t)
+            elif t.hits >= s.min_hits:
+                self._below_threshold += 1  # seen often enough, but its median score stayed below threshold
 
         # Unmatched detections start tentative tracks.
         for c in range(len(det)):
             if c not in track_of:
-                track_of[c] = Track.start_from(det.boxes[c], det.scores[c], labels[c], det.class_ids[c],
-                                               det_zones[c], now, s.score_history)
-                alive.append(track_of[c])
+                t = Track.start_from(det.boxes[c], det.scores[c], labels[c], det.class_ids[c],
+                                     det_zones[c], now, s.score_history, self._zone_min_s)
+                t.place(self._zone_gate(t, det_zones[c]), now, self._zone_min_s)
+                track_of[c] = t
+                alive.append(t)
         self._tracks = alive
 
         # Confirmation -> 'new'; notable changes of tracks seen in this frame -> 'update'.
         confirmed_now = []
         for t in alive:
-            if not t.confirmed and t.hits >= s.min_hits:
+            if not t.confirmed and t.hits >= s.min_hits and t.median() >= self._filters.threshold(t.label):
                 t.id = self._new_id(t.start)
                 confirmed_now.append(t)
         for t in confirmed_now:
@@ -185,9 +234,27 @@ class IouTracker:
         return self._output(events, Detections.empty())
 
     # -- internals -----------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """Detections dropped by each filter, and tracks that never reached their label's threshold."""
+        return {"filtered": {**self._filters.dropped, "threshold": self._below_threshold}}
+
+    def _zone_gate(self, t: Track, inside: np.ndarray) -> np.ndarray:
+        """``inside`` limited to the zones whose ``threshold`` the track's median score reaches."""
+        if not self._zone_filters:
+            return inside
+        thresholds = self._zone_thresholds.get(t.label)
+        if thresholds is None:
+            thresholds = self._zone_thresholds[t.label] = np.array(
+                [f.threshold(t.label) for f in self._zone_filters], np.float64)
+        return inside & (float(t.median()) >= thresholds)
+
     def _filter(self, det: Detections, width: int | None, height: int | None):
-        labels = _label_array(det)
         keep = np.ones(len(det), bool)
+        if len(det) and self._filters.active:
+            keep = self._filters.keep(det.boxes, det.scores, det.class_ids, det.class_names, width, height)
+            if not keep.all():
+                det, keep = det.select(keep), keep[keep]
+        labels = _label_array(det)
         if self._label_filter.size and len(det):
             keep &= np.isin(labels, self._label_filter)
         if self._regions.has_masks or self._regions.zone_names:
@@ -195,6 +262,10 @@ class IouTracker:
             if self._regions.has_masks and len(det):
                 keep &= ~self._regions.masked(points, labels, width, height)
             zones = self._regions.membership(points, labels, width, height)
+            for z, zf in enumerate(self._zone_filters):
+                if zf.active and len(det):
+                    zones[:, z] &= zf.keep(det.boxes, det.scores, det.class_ids, det.class_names, width, height,
+                                           count=False)
         else:  # the common case: nothing to place the detections in
             zones = np.zeros((len(det), 0), bool)
         if self.settings.only_in_zones and self._regions.zone_names:
@@ -214,7 +285,17 @@ class IouTracker:
         names = self._regions.zone_names
         return tuple(names[z] for z in np.flatnonzero(t.zones)) if names else ()
 
+    def _zone_list(self, mask: np.ndarray) -> tuple[str, ...]:
+        names = self._regions.zone_names
+        return tuple(names[z] for z in np.flatnonzero(mask)) if names and mask.size else ()
+
     def _event(self, kind: str, t: Track, median: np.float32, end_time: float | None = None) -> Event:
+        if kind == "new":
+            entered, exited = self._zone_list(t.zones), ()
+        elif kind == "update":
+            entered, exited = self._zone_list(t.zones & ~t.ev_zones), self._zone_list(t.ev_zones & ~t.zones)
+        else:  # end: every zone the subscribers were last told about
+            entered, exited = (), self._zone_list(t.ev_zones)
         return Event(
             type=kind,  # type: ignore[arg-type]
             id=str(t.id),
@@ -225,13 +306,17 @@ class IouTracker:
             start_time=float(t.start),
             end_time=None if end_time is None else float(end_time),
             zones=self._zones_of(t),
+            stationary=t.stationary,
+            entered_zones=entered,
+            exited_zones=exited,
         )
 
     def _output(self, events: tuple[Event, ...], det: Detections) -> TrackerOutput:
         confirmed = [t for t in self._tracks if t.confirmed]
         tracks = tuple(
             TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
-                      score=float(t.median()), zones=self._zones_of(t))
+                      score=float(t.median()), zones=self._zones_of(t), stationary=t.stationary,
+                      missed=int(t.missed))
             for t in confirmed
         )
         for label in self._counts:

@@ -55,8 +55,9 @@ class LiveFeed:
     def offer(self, update: FrameUpdate) -> None:
         wake = False
         with self._cond:
-            if update.events:
-                self._events.extend(e.to_payload() for e in update.events)
+            if update.events:  # "at": when this message happened (its frame), not when its track started
+                at = update.frame.timestamp if update.frame.index >= 0 else time.time()
+                self._events.extend({"at": at, **e.to_payload()} for e in update.events)
             if update.frame.index >= 0:  # not the shutdown placeholder
                 self._latest = update
                 self._latest_seq += 1

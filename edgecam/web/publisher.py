@@ -1,9 +1,13 @@
 """The live view as a publisher: the pipeline hands it every ``FrameUpdate``; a browser sees the frames
 with boxes, the stats and events, drives the same controls MQTT drives, and drafts zones and masks.
 
-Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/stats``, ``/api/events``,
-``/api/zones``, ``/api/info``, ``/api/controls`` (GET; POST ``{"detection": bool}`` / ``{"conf": x}``),
-``/api/zones/preview`` (POST a drawn polygon → its TOML, problems, live counts).
+Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/stats``, ``/api/events``
+(each with ``at``: when that message happened), ``/api/zones``, ``/api/info``, ``/api/tracks`` (the
+tracks of the newest frame, each ``confirmed`` or ``coasting``), ``/api/controls`` (GET; POST
+``{"detection": bool}`` / ``{"conf": x}``), ``/api/overlay`` (GET; POST what the picture shows:
+boxes, coasting, zones, masks, motion), ``/api/zones/preview`` (POST a drawn polygon → its TOML,
+problems, live counts), ``/api/regions`` (POST every zone and mask: saved to the config and applied,
+see ``web/editor.py``; only when the daemon attached its config with :meth:`attach_editor`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class WebPublisher:
                  zones: Sequence[ZoneSettings] = (), masks: Sequence[MaskSettings] = (),
                  class_names: Sequence[str] = (), parse_config: zone_editor.ParseConfig | None = None) -> None:
         from edgecam.web.feed import LiveFeed
-        from edgecam.web.overlay import OverlayRenderer
+        from edgecam.web.overlay import OverlayOptions, OverlayRenderer
 
         self.settings = settings
         self.camera_id = camera_id
@@ -46,8 +50,11 @@ class WebPublisher:
         self.zones, self.masks = tuple(zones), tuple(masks)
         self.class_names = tuple(class_names)
         self.parse_config = parse_config  # checks drafted zones as `edgecam check` does (the app hands it in)
-        renderer = OverlayRenderer(self.zones, self.masks, settings.stream_width, settings.jpeg_quality)
-        self.feed = LiveFeed(renderer.render, settings.stream_fps, settings.events_kept)
+        self.overlay = OverlayOptions()
+        self.renderer = OverlayRenderer(self.zones, self.masks, settings.stream_width, settings.jpeg_quality,
+                                        self.overlay)
+        self.feed = LiveFeed(self.renderer.render, settings.stream_fps, settings.events_kept)
+        self.editor = None  # a RegionEditor once the daemon attaches its config
         self.stats_source: Callable[[], Mapping[str, Any]] | None = None  # the pipeline's live stats
         self._stats: Mapping[str, Any] = {}
         self._static: dict[str, bytes] = {}
@@ -57,10 +64,12 @@ class WebPublisher:
         self._thread: threading.Thread | None = None
         self.GET: dict[str, Callable[[], Any]] = {
             "/api/stats": self.api_stats, "/api/events": self.feed.events, "/api/zones": self.api_zones,
-            "/api/info": self.api_info, "/api/controls": self.api_controls,
+            "/api/info": self.api_info, "/api/controls": self.api_controls, "/api/tracks": self.api_tracks,
+            "/api/overlay": self.overlay.as_dict,
         }
         self.POST: dict[str, Callable[[Any], tuple[int, Any]]] = {
             "/api/controls": self.set_controls, "/api/zones/preview": self.preview,
+            "/api/overlay": self.set_overlay, "/api/regions": self.save_regions,
         }
 
     # -- Publisher -------------------------------------------------------------------------------------
@@ -122,7 +131,45 @@ class WebPublisher:
         return stats
 
     def api_zones(self) -> dict:
-        return zone_editor.configured_regions(self.zones, self.masks)
+        regions = zone_editor.configured_regions(self.zones, self.masks)
+        regions["editable"] = self.editor is not None
+        return regions
+
+    def api_tracks(self) -> dict:
+        from edgecam.web.overlay import track_state
+
+        latest = self.feed.latest()
+        if latest is None:
+            return {"frame": None, "time": None, "width": 0, "height": 0, "tracks": []}
+        return {
+            "frame": latest.frame.index, "time": latest.frame.timestamp,
+            "width": latest.frame.width, "height": latest.frame.height,
+            "tracks": [{"id": t.id, "label": t.label, "score": round(t.score, 4), "box": [round(v, 1) for v in t.box],
+                        "zones": list(t.zones), "missed": t.missed, "state": track_state(t)} for t in latest.tracks],
+        }
+
+    def set_overlay(self, body: Any) -> tuple[int, Any]:
+        problem = self.overlay.update(body)
+        return (400, {"error": problem}) if problem else (200, self.overlay.as_dict())
+
+    # -- the zone/mask editor's save -----------------------------------------------------------------
+    def attach_editor(self, config_path, apply_to_tracker, check) -> None:
+        """Let the page save zones and masks to ``config_path``; ``check(text, filename, base_dir)`` is
+        ``edgecam check``'s validation (the app hands it in); ``apply_to_tracker(zones, masks)`` hands
+        them to the running tracker (ValueError: they need a restart)."""
+        from edgecam.web.editor import RegionEditor
+
+        def apply(zones, masks) -> None:
+            apply_to_tracker(zones, masks)
+            self.zones, self.masks = tuple(zones), tuple(masks)
+            self.renderer.set_regions(zones, masks)
+
+        self.editor = RegionEditor(config_path, apply, check)
+
+    def save_regions(self, body: Any) -> tuple[int, Any]:
+        if self.editor is None:
+            return 404, {"error": "saving is not available here (no config file attached)"}
+        return self.editor.save(body)
 
     def api_info(self) -> dict:
         latest = self.feed.latest()

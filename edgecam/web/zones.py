@@ -34,10 +34,11 @@ def _text(value: Any, what: str) -> str:
 
 
 def parse_draft(body: Any) -> dict:
-    """Check the shape of ``{"kind", "name", "points", "labels"}``; points are rounded to 3 decimals."""
+    """Check the shape of ``{"kind", "name", "points", "labels"}`` (and ``replaces``: the name of the
+    configured zone this one edits); points are rounded to 3 decimals."""
     if not isinstance(body, dict):
         raise DraftError("expected a JSON object {kind, name, points, labels}")
-    unknown = set(body) - {"kind", "name", "points", "labels"}
+    unknown = set(body) - {"kind", "name", "points", "labels", "replaces"}
     if unknown:
         raise DraftError(f"unknown field(s) {', '.join(sorted(unknown))}")
     kind = body.get("kind", "zone")
@@ -57,6 +58,7 @@ def parse_draft(body: Any) -> dict:
         raise DraftError(f"labels must be a list of at most {MAX_LABELS} names")
     return {
         "kind": kind,
+        "replaces": _text(body.get("replaces", ""), "replaces"),  # the configured zone being edited
         "name": _text(body.get("name", ""), "name") if kind == "zone" else "",
         "points": out_points,
         "labels": [_text(v, "label") for v in labels],
@@ -78,7 +80,7 @@ def draft_problem(toml_text: str, draft: dict, zone_names: Sequence[str], class_
                   parse_config: ParseConfig | None) -> str | None:
     """Why the snippet would not pass ``edgecam check``, or None when it would (the file itself is
     checked only when a ``parse_config`` is given)."""
-    if draft["kind"] == "zone" and draft["name"] in zone_names:
+    if draft["kind"] == "zone" and draft["name"] in zone_names and draft["name"] != draft.get("replaces"):
         return f"a zone named {draft['name']!r} is already configured; pick another name"
     unknown = [v for v in draft["labels"] if class_names and v not in class_names]
     if unknown:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ def test_missing_camera_stack_stops_the_daemon_with_exit_2(tmp_path):
     cfg = write_config(tmp_path, write_scene(tmp_path / "scene"), None, stdout=False)
     cfg.write_text(cfg.read_text().replace('source = "images"', 'source = "picamera2"').replace(
         f'path = "{tmp_path / "scene"}"', 'path = "0"').replace("loop = false\n", ""))
+    cfg.write_text(re.sub(r"^hold_s = .*\n", "", cfg.read_text(), flags=re.M))  # an images-only key
     proc = subprocess.run([sys.executable, "-m", "edgecam", "run", "--config", str(cfg)], capture_output=True,
                           text=True, cwd=str(REPO), timeout=300)
     assert proc.returncode == 2, proc.stderr

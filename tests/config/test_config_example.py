@@ -15,7 +15,8 @@ def section_keys(section: str) -> set[str]:
         return {f.name for cls in CAMERA_SETTINGS.values() for f in dataclasses.fields(cls)}
     tp = typing.get_type_hints(Settings)[section]
     cls = tp if dataclasses.is_dataclass(tp) else typing.get_args(tp)[0]
-    return {f.name for f in dataclasses.fields(cls)}
+    flattened = getattr(cls, "__flattened__", None)  # e.g. [filters] labels: written as [filters.<label>] tables
+    return {f.name for f in dataclasses.fields(cls)} - {flattened}
 
 
 def documented_keys(text: str) -> dict[str, set[str]]:

@@ -19,7 +19,8 @@ def test_demo_shows_detections_and_events_arriving_over_mqtt():
                           capture_output=True, text=True, timeout=240, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("mosquitto on 127.0.0.1:")
+    assert lines[0].startswith("live view: http://127.0.0.1:")  # what to open comes first
+    assert lines[1].startswith("mosquitto on 127.0.0.1:")
     assert any(l.startswith("edgecam/demo/availability") and l.rstrip().endswith("online") for l in lines)
     assert any(l.startswith("edgecam/demo/detections") and "person" in l for l in lines)
     assert any(l.startswith("edgecam/demo/events") and " new " in f" {l.split(None, 1)[1]} " for l in lines)

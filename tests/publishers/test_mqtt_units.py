@@ -400,7 +400,8 @@ def test_a_spool_file_that_is_not_a_database_is_moved_aside(tmp_path, caplog):
     spool.close()
 
 
-EVENT_KEYS = {"v", "type", "id", "label", "score", "top_score", "box", "start_time", "end_time", "zones"}
+EVENT_KEYS = {"v", "type", "id", "label", "score", "top_score", "box", "start_time", "end_time", "zones",
+              "stationary"}
 DETECTIONS_KEYS = {"v", "camera", "frame", "timestamp", "inference_ms", "width", "height", "detections"}
 DETECTION_KEYS = {"label", "label_id", "score", "box"}
 

@@ -74,7 +74,7 @@ class Recorder:
 
 
 def make_pipeline(detector, frames: Frames, pub: Recorder, overlap: bool = True, **kw) -> Pipeline:
-    tracker = IouTracker(TrackerSettings(min_hits=2, max_missed=3), (), ())
+    tracker = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.7), (), ())
     return Pipeline("cam", frames.next, frames.exhausted, detector, tracker, [pub], Controls(), overlap=overlap, **kw)
 
 
@@ -190,7 +190,7 @@ def test_motion_gate_skips_a_static_scene_but_not_a_moving_one(detector):
     for images, want_inferred in (([grey] * 8, 1), (moving_patch(8), 8)):
         frames = Frames(images)
         pub = Recorder()
-        tracker = IouTracker(TrackerSettings(min_hits=2, max_missed=1), (), ())
+        tracker = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.3), (), ())
         gate = MotionGate(MotionSettings(enabled=True, recheck_s=3600.0))
         p = Pipeline("cam", frames.next, frames.exhausted, detector, tracker, [pub], Controls(), motion=gate,
                      overlap=True)

@@ -51,7 +51,7 @@ def test_directory_of_real_photos_sorted_bgr():
 
 def test_loop_replays_in_order(tmp_path):
     files = colour_dir(tmp_path)
-    src = ImageFolderSource(settings(tmp_path, loop=True))
+    src = ImageFolderSource(settings(tmp_path, loop=True, hold_s=0))  # one frame per file
     src.open()
     got = [Path(src.read(1.0).source).name for _ in range(7)]
     assert got == [files[i % 3].name for i in range(7)]
@@ -80,7 +80,7 @@ def test_missing_path_names_it(tmp_path):
 def test_undecodable_file_is_skipped_all_bad_is_an_error(tmp_path, caplog):
     colour_dir(tmp_path, 2)
     (tmp_path / "img01.png").write_bytes(b"garbage")
-    src = ImageFolderSource(settings(tmp_path, loop=True))
+    src = ImageFolderSource(settings(tmp_path, loop=True, hold_s=0))  # one frame per file
     src.open()
     got = [Path(src.read(1.0).source).name for _ in range(3)]
     assert got == ["img00.png"] * 3
@@ -102,7 +102,7 @@ def test_image_above_the_pixel_budget_is_skipped_with_one_warning(tmp_path, capl
     colour_dir(tmp_path, 1)  # 32×24 = 768 pixels
     big = np.zeros((40, 50, 3), np.uint8)  # 2000 pixels
     cv2.imwrite(str(tmp_path / "img01.png"), big)
-    src = ImageFolderSource(settings(tmp_path, loop=True, max_pixels=1000))
+    src = ImageFolderSource(settings(tmp_path, loop=True, max_pixels=1000, hold_s=0))
     src.open()
     got = [Path(src.read(1.0).source).name for _ in range(3)]
     assert got == ["img00.png"] * 3

@@ -17,7 +17,7 @@ def test_open_tracks_survive_a_restart_and_end_once_with_reason_and_last_seen(tm
     j = TrackJournal(path)
     j.apply([_ev("new", 1), _ev("new", 2, t=1001.0), _ev("new", 3, t=1002.0)])
     j.apply([_ev("end", 2, end_time=1003.0)])
-    j.seen([TrackView("id1", "person", (5.0, 6.0, 7.0, 8.0), 0.8, ("drive",))], 1010.0)
+    j.seen([TrackView("id1", "person", (5.0, 6.0, 7.0, 8.0), 0.8, ("drive",), stationary=True)], 1010.0)
     assert j.due(0.0)
     assert j.save(0.0) and not j.due(1.0)
 
@@ -27,10 +27,10 @@ def test_open_tracks_survive_a_restart_and_end_once_with_reason_and_last_seen(tm
     assert [e.to_payload() for e in ends] == [
         {"v": 1, "type": "end", "id": "id1", "label": "person", "score": 0.8, "top_score": 0.9,
          "box": [5.0, 6.0, 7.0, 8.0], "start_time": 1000.0, "end_time": 1010.0, "zones": ["drive"],
-         "reason": "restart"},
+         "stationary": True, "exited_zones": ["drive"], "reason": "restart"},
         {"v": 1, "type": "end", "id": "id3", "label": "person", "score": 0.8, "top_score": 0.9,
          "box": [1.0, 2.0, 3.0, 4.0], "start_time": 1002.0, "end_time": 1002.0, "zones": [],
-         "reason": "restart"},
+         "stationary": False, "reason": "restart"},
     ]
     assert len(again) == 0 and again.due(0.0)
     again.save(0.0)

@@ -22,7 +22,7 @@ def events_of(outputs, kind=None):
 
 
 def test_one_frame_false_positive_never_reaches_subscribers():
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=3))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.35))
     frames = [make_dets(("dog", (10, 10, 50, 50), 0.95))] + [make_dets()] * 10
     outs = run(tr, frames)
     assert events_of(outs) == []
@@ -52,7 +52,7 @@ def test_min_hits_one_confirms_immediately():
 
 def test_flicker_keeps_one_id_and_confirms():
     """Detected every other frame: confirms (tentative tracks survive one miss) and never churns."""
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=2, tentative_max_missed=1))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.25, tentative_max_missed=1))
     frames = [make_dets(("person", box_at(200 + i, 150), 0.6)) if i % 2 == 0 else make_dets() for i in range(40)]
     outs = run(tr, frames)
     news = events_of(outs, "new")
@@ -69,9 +69,9 @@ def test_flicker_without_tentative_grace_never_confirms():
 
 
 def test_occlusion_shorter_than_max_missed_keeps_id():
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=4))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.45))
     seen = [make_dets(("car", box_at(300 + 3 * i, 200, 120, 60), 0.8)) for i in range(5)]
-    hidden = [make_dets()] * 4  # exactly max_missed missed frames
+    hidden = [make_dets()] * 4  # missed for 0.4 s, within max_missed_s
     after = [make_dets(("car", box_at(300 + 3 * i, 200, 120, 60), 0.8)) for i in range(9, 14)]
     outs = run(tr, seen + hidden + after)
     assert [e.type for e in events_of(outs)] == ["new"]
@@ -81,7 +81,7 @@ def test_occlusion_shorter_than_max_missed_keeps_id():
 
 
 def test_occlusion_longer_than_max_missed_ends_track_then_new_id():
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=4))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=4.5))
     car = make_dets(("car", box_at(300, 200, 120, 60), 0.8))
     outs = run(tr, [car] * 3 + [make_dets()] * 5 + [car] * 3, t0=0.0, dt=1.0)
     kinds = [(i, e.type) for i, o in enumerate(outs) for e in o.events]
@@ -94,7 +94,7 @@ def test_occlusion_longer_than_max_missed_ends_track_then_new_id():
 
 def test_crossing_objects_of_same_label_keep_ids():
     """Two people walk past each other in neighbouring lanes; their boxes overlap at the crossing."""
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=2, iou=0.3))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.25, iou=0.3))
     frames = []
     for i in range(41):
         a = ("person", box_at(100 + 10 * i, 200), 0.8)  # left → right
@@ -118,7 +118,7 @@ def test_crossing_objects_of_same_label_keep_ids():
 
 def test_tracks_only_match_detections_of_their_own_label():
     """A dog steps into an occluded person's place: it gets its own track, the person's stays put."""
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=3))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=3.5))
     person = ("person", (100, 100, 140, 200), 0.8)
     dog = ("dog", (104, 110, 144, 200), 0.8)  # IoU with the person's box ≈ 0.7
     outs = run(tr, [make_dets(person)] * 2 + [make_dets(dog)] * 6, t0=0.0, dt=1.0)
@@ -148,7 +148,7 @@ def test_coincident_objects_of_different_labels_keep_ids():
 
 
 def test_counts_go_back_to_zero_and_report_every_label_seen():
-    tr = IouTracker(TrackerSettings(min_hits=2, max_missed=1))
+    tr = IouTracker(TrackerSettings(min_hits=2, max_missed_s=0.15))
     crowd = make_dets(
         ("person", (0, 0, 50, 100), 0.9), ("person", (200, 0, 250, 100), 0.9), ("car", (400, 0, 600, 100), 0.9)
     )
@@ -190,7 +190,8 @@ def test_event_score_is_median_and_top_score_is_max():
 
 
 def test_update_events_follow_the_documented_rule():
-    s = TrackerSettings(min_hits=2, update_min_interval_s=1.0, update_interval_s=5.0, update_score_delta=0.05)
+    s = TrackerSettings(min_hits=2, update_min_interval_s=1.0, update_interval_s=5.0, update_score_delta=0.05,
+                        stationary_s=1000.0)  # standing still is not reported here (see the stationary tests)
     tr = IouTracker(s)
     still = [make_dets(("person", box_at(200, 200), 0.6))] * 30  # 3 s, nothing changes
     outs = run(tr, still, t0=0.0, dt=0.1)

@@ -34,10 +34,12 @@ def to_dets(frame):
     tentative=st.integers(0, 2),
 )
 def test_every_new_gets_exactly_one_end_and_counts_match_tracks(frames, min_hits, max_missed, tentative):
-    s = TrackerSettings(min_hits=min_hits, max_missed=max_missed, tentative_max_missed=tentative,
+    s = TrackerSettings(min_hits=min_hits, max_missed_s=max_missed + 0.5, tentative_max_missed=tentative,
                         update_min_interval_s=0.0, update_interval_s=0.0)
     zone = ZoneSettings(name="left", points=((0, 0), (150, 0), (150, 400), (0, 400)), coordinates="pixels")
-    tr = IouTracker(s, zones=[zone])
+    dwell = ZoneSettings(name="dwell", points=((0, 0), (400, 0), (400, 400), (0, 400)), coordinates="pixels",
+                         min_s=2.0)
+    tr = IouTracker(s, zones=[zone, dwell])
     history = []
     for i, frame in enumerate(frames):
         out = tr.update(to_dets(frame), 100.0 + i)
@@ -58,6 +60,15 @@ def test_every_new_gets_exactly_one_end_and_counts_match_tracks(frames, min_hits
     ends = [e.id for e in history if e.type == "end"]
     assert len(set(news)) == len(news)  # ids unique
     assert sorted(news) == sorted(ends)  # every new ends exactly once
+    inside: dict[str, set] = {}
+    for e in history:  # zones entered and exited add up: an object's end leaves it in no zone
+        now = inside.setdefault(e.id, set())
+        assert not (set(e.entered_zones) & now) and set(e.exited_zones) <= now
+        now |= set(e.entered_zones)
+        now -= set(e.exited_zones)
+        assert now == set(e.zones) or e.type == "end"
+        if e.type == "end":
+            assert now == set()
     opened = set()
     for e in history:  # no update/end before its new, nothing after its end
         if e.type == "new":

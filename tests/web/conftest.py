@@ -9,6 +9,8 @@ frames.  Helpers (raw HTTP requests, an MJPEG reader) are in ``tests/webkit.py``
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 import threading
 import time
 
@@ -16,7 +18,7 @@ import pytest
 
 from edgecam.config.loader import parse_config
 from edgecam.controls import Controls
-from edgecam.domain import Frame, FrameUpdate
+from edgecam.domain import Frame, FrameUpdate, Inference
 from edgecam.tracking.settings import TrackerSettings
 from edgecam.web.publisher import WebPublisher
 from edgecam.web.settings import WebSettings
@@ -45,7 +47,7 @@ def live_view(horse_scene):
     image, detections, classes = horse_scene
     made: list[tuple[LiveView, threading.Thread]] = []
 
-    def make(fps: float = 20.0, **web) -> LiveView:
+    def make(fps: float = 20.0, script=None, tracking: dict | None = None, **web) -> LiveView:
         settings = dataclasses.replace(WebSettings(port=0), **web)
         settings.validate()
         controls = Controls(conf=0.45)
@@ -53,14 +55,17 @@ def live_view(horse_scene):
         pub.start()
         assert pub.server is not None, "the live view did not bind"
         view = LiveView(pub, controls, "127.0.0.1", pub.server.url_port)
-        tracker = IouTracker(TrackerSettings(min_hits=2), ZONES, MASKS)
+        tracker = IouTracker(TrackerSettings(**{"min_hits": 2, **(tracking or {})}), ZONES, MASKS)
+        # script(index, detections) → the detections of frame ``index`` (default: all of them, every frame)
 
         def feed() -> None:
             index = 0
             while not view.stop.is_set():
                 now = time.time()
-                out = tracker.update(detections, now, image.shape[1], image.shape[0])
-                pub.publish(FrameUpdate("yard", Frame(image, index, now), None, out.detections, out.events,
+                det = detections if script is None else script(index, detections)
+                out = tracker.update(det, now, image.shape[1], image.shape[0])
+                inference = Inference(det, image.shape[1], image.shape[0], 12.5)  # a frame detection ran on
+                pub.publish(FrameUpdate("yard", Frame(image, index, now), inference, out.detections, out.events,
                                         out.tracks, out.counts, out.zone_counts))
                 index += 1
                 view.offered = index
@@ -80,3 +85,27 @@ def live_view(horse_scene):
         view.publisher.close()
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("the browser test needs Debian's Chromium: apt-get install chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="edgecam-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from edgecam.names import slug_collisions
 from edgecam.publishers.mqtt import discovery
@@ -77,6 +77,7 @@ class Announcer:
         zones: Iterable[str] = (),
         default_labels: Iterable[str] = (),
         qos: int = 1,
+        zone_labels: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = topics
@@ -85,6 +86,7 @@ class Announcer:
         self.path = Path(state_dir) / RECORD
         self.fixed_labels = tuple(labels)
         self.fixed_zones = tuple(zones)
+        self.zone_labels = {z: tuple(ls) for z, ls in (zone_labels or {}).items() if ls}  # zones that watch some labels
         record = load_record(self.path)
         self.previous: dict[str, str] = _str_map(record.get("components"))
         self.removed: dict[str, str] = _str_map(record.get("removed"))
@@ -182,7 +184,8 @@ class Announcer:
         return out
 
     def _current(self) -> dict[str, dict]:
-        return discovery.components(self.topics, self.camera_id, self.labels, self.zones, self.diagnostics, self.qos)
+        return discovery.components(self.topics, self.camera_id, self.labels, self.zones, self.diagnostics, self.qos,
+                                   self.zone_labels)
 
     def _removed_now(self, current: dict[str, dict]) -> dict[str, str]:
         gone = {**self.removed, **{cid: p for cid, p in self.previous.items()}}

@@ -10,7 +10,8 @@ Names follow one style (:func:`entity_name`: ``Person count``, ``Driveway person
 have a unit; every control has an icon.
 
 - per label: ``binary_sensor`` occupancy and ``sensor`` count (state: ``<base>/<label>``)
-- per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``)
+- per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``), for
+  the labels the zone lists (``zone_labels``), or every label when it lists none
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
 - ``binary_sensor`` camera connectivity (``<base>/camera``: ``online``/``offline``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
@@ -32,7 +33,7 @@ read *unavailable* rather than a stale number while the camera is down.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from edgecam import __version__
 from edgecam.confidence import CONF_MAX, CONF_MIN, CONF_STEP
@@ -100,8 +101,10 @@ def entity_name(*words: str) -> str:
 
 
 def _label_components(topics: Topics, node: str, label: str, zone: str | None) -> dict[str, dict[str, Any]]:
+    attributes: dict[str, str] = {}
     if zone is None:
         key, state, words = f"{node}_{slug(label)}", topics.count(label), (label,)
+        attributes = {"json_attributes_topic": topics.attributes(label)}  # {"stationary": n}
     else:
         key, state, words = f"{node}_zone_{slug(zone)}_{slug(label)}", topics.zone_count(zone, label), (zone, label)
     return {
@@ -112,6 +115,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_topic": state,
             "value_template": _OCCUPIED,
             "device_class": "occupancy",
+            **attributes,
             **_availability(topics, camera=True),
         },
         f"{key}_count": {
@@ -122,6 +126,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "state_class": "measurement",
             "unit_of_measurement": COUNT_UNIT,
             "icon": "mdi:counter",
+            **attributes,
             **_availability(topics, camera=True),
         },
     }
@@ -134,9 +139,11 @@ def components(
     zones: Iterable[str] = (),
     diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
     qos: int = 1,
+    zone_labels: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``,
-    with diagnostic entities for the stats keys in ``diagnostics``; each with ``qos``."""
+    """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``
+    (a zone listed in ``zone_labels`` with labels: only those), with diagnostic entities for the stats
+    keys in ``diagnostics``; each with ``qos``."""
     diagnostics = set(diagnostics)
     node = node_id(camera_id)
     labels = sorted(set(labels))
@@ -144,7 +151,8 @@ def components(
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         out.update(_label_components(topics, node, label, None))
-        for zone in zones:
+    for zone in zones:
+        for label in sorted(set((zone_labels or {}).get(zone, ()))) or labels:
             out.update(_label_components(topics, node, label, zone))
     out[f"{node}_snapshot"] = {
         "p": "image",

@@ -36,7 +36,7 @@ from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
-from edgecam.publishers.mqtt.counts import RetainedCounts
+from edgecam.publishers.mqtt.counts import RetainedCounts, stationary_counts
 from edgecam.publishers.mqtt.delivery import EventDelivery
 from edgecam.publishers.mqtt.link import MqttLink
 from edgecam.publishers.mqtt.messages import FeedGate, detections_payload, encode, stats_payload
@@ -69,6 +69,7 @@ class MqttPublisher:
         return cls(settings, homeassistant, context.camera_id, context.controls, context.state_dir,
                    labels=context.labels,
                    zones=tuple(z.name for z in context.zones),
+                   zone_labels={z.name: tuple(z.labels) for z in context.zones},
                    default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in context.class_names),
                    latency=context.latency)
 
@@ -84,6 +85,7 @@ class MqttPublisher:
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
         latency: LatencyWindow | None = None,
+        zone_labels: Mapping[str, tuple[str, ...]] | None = None,
         instance: Instance | None = None,
     ) -> None:
         self.settings = settings
@@ -95,7 +97,7 @@ class MqttPublisher:
         self.client_id = client_id or settings.client_id or default_client_id(camera_id)
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
-                                    default_labels, qos=_RETAINED_QOS)
+                                    default_labels, qos=_RETAINED_QOS, zone_labels=zone_labels)
         self._router = CommandRouter(self.topics, ha_status_topic(homeassistant.prefix, homeassistant.status_topic),
                                      controls, self._on_ha_birth)
         self.instance = instance or Instance.here()
@@ -113,7 +115,8 @@ class MqttPublisher:
         self._frames: deque[FrameUpdate] = deque()
         self._counts: dict[str, int] = {}
         self._zone_counts: dict[tuple[str, str], int] = {}
-        self._count_updates: list[tuple[dict[str, int], dict[tuple[str, str], int]]] = []
+        self._stationary: dict[str, int] = {}
+        self._count_updates: list[tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]] = []
         self._sighting: tuple[float, tuple[TrackView, ...]] | None = None
         self._snapshot_src: FrameUpdate | None = None
         self._stats_keys: frozenset[str] | None = None
@@ -152,7 +155,8 @@ class MqttPublisher:
         self._end_orphaned_tracks()
         self._set_retained(self.topics.state("detection"), commands.format_state("detection", self.controls.detection_enabled))
         self._set_retained(self.topics.state("conf"), commands.format_state("conf", self.controls.conf))
-        for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones):
+        for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones,
+                                                     self._announcer.zone_labels):
             self._set_retained(topic, payload)  # true after any start: 0 until seen, dropped ones deleted
         self.controls.subscribe(self._on_control)
         self._worker = threading.Thread(target=self._run, name=f"mqtt-publisher-{self.camera_id}", daemon=True)
@@ -166,10 +170,12 @@ class MqttPublisher:
                 return
             if update.events:
                 self._events.extend(update.events)
-            if update.counts != self._counts or update.zone_counts != self._zone_counts:
+            stationary = stationary_counts(update.tracks)
+            if update.counts != self._counts or update.zone_counts != self._zone_counts or stationary != self._stationary:
                 self._counts = dict(update.counts)
                 self._zone_counts = dict(update.zone_counts)
-                self._count_updates.append((self._counts, self._zone_counts))
+                self._stationary = stationary
+                self._count_updates.append((self._counts, self._zone_counts, stationary))
             if update.tracks or update.events:
                 self._sighting = (update.frame.timestamp, update.tracks)
             if self._snapshot_worthy(update):
@@ -353,8 +359,8 @@ class MqttPublisher:
         spool, delivery = self._spool, self._delivery
         assert spool is not None and delivery is not None
         self._record_events(events, sighting)
-        for counts, zone_counts in count_updates:
-            self._fold_counts(counts, zone_counts)
+        for counts, zone_counts, stationary in count_updates:
+            self._fold_counts(counts, zone_counts, stationary)
         if stats_keys is not None and self._announcer.observe_stats(stats_keys, readings):
             with self._lock:
                 self._announce = True
@@ -402,8 +408,9 @@ class MqttPublisher:
             pending = bool(self._events or self._frames or (self._retained.pending and self._link.connected))
         return not pending and (self._delivery is None or self._delivery.idle)
 
-    def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int]) -> None:
-        for topic, payload in self._counts_out.fold(counts, zone_counts):
+    def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int],
+                     stationary: Mapping[str, int]) -> None:
+        for topic, payload in self._counts_out.fold(counts, zone_counts, stationary):
             self._set_retained(topic, payload)
         if self._announcer.observe(counts.keys(), (z for z, _ in zone_counts)):
             with self._lock:

@@ -69,6 +69,10 @@ class Topics:
     def count(self, label: str) -> str:
         return f"{self.base}/{topic_level(label)}"
 
+    def attributes(self, label: str) -> str:
+        """Retained JSON attributes of a label's count/occupancy entities (``{"stationary": n}``)."""
+        return f"{self.count(label)}/attributes"
+
     def zone_count(self, zone: str, label: str) -> str:
         return f"{self.base}/zone/{topic_level(zone)}/{topic_level(label)}"
 

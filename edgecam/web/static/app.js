@@ -1,9 +1,10 @@
-// edgecam live view: stats, events, controls and the zone/mask editor. No dependencies.
+// edgecam live view: stats, events, tracks, overlay toggles, a status banner and the zone/mask editor.
+// No dependencies.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const points = [];  // the drawn polygon, relative coordinates [x, y] in 0..1
 let editingConf = false;
+let frameSize = { width: 0, height: 0 };  // of the camera's frames (pixel-coordinate zones need it)
 
 async function getJSON(path) {
   const r = await fetch(path, { cache: "no-store" });
@@ -16,17 +17,41 @@ async function postJSON(path, body) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const value = await r.json();
-  if (!r.ok) throw new Error(value.error || `HTTP ${r.status}`);
+  if (!r.ok) { const e = new Error(value.error || `HTTP ${r.status}`); e.value = value; throw e; }
   return value;
 }
 
 function text(el, value) { el.textContent = value; }
+const clockTime = (seconds) => new Date(1000 * seconds).toLocaleTimeString();
 
-// -- stats and controls ---------------------------------------------------------------------------
+// -- the banner: daemon offline, camera lost ----------------------------------------------------------
+const CAMERA_LOST = ["reconnecting", "failed", "waiting for the abandoned reader"];
+
+function banner(kind, message) {
+  const b = $("banner");
+  b.hidden = !kind;
+  b.className = `banner ${kind || ""}`;
+  text(b, message || "");
+}
+
+function showBanner(stats) {
+  if (!stats) {
+    banner("offline", "edgecam is offline: the daemon is not answering (stopped or restarting). " +
+      "This page reconnects by itself.");
+  } else if (stats.camera === "offline" || CAMERA_LOST.includes(stats.state)) {
+    const why = stats.last_error ? `: ${stats.last_error}` : "";
+    banner("camera", `camera lost (${stats.state || "offline"})${why}. edgecam keeps retrying; ` +
+      "check the cable, the power or the stream URL.");
+  } else {
+    banner(null);
+  }
+}
+
+// -- stats and controls -------------------------------------------------------------------------------
 const STATS = [
   ["fps", "fps"], ["inference_ms", "inference ms"], ["temperature_c", "temperature °C"],
   ["throttled", "throttled"], ["dropped_frames", "dropped frames"], ["uptime_s", "uptime s"],
-  ["web_streams", "live streams"],
+  ["state", "camera"], ["web_streams", "live streams"],
 ];
 
 function showStats(s) {
@@ -44,8 +69,11 @@ function showStats(s) {
 }
 
 async function refreshStats() {
-  try { showStats(await getJSON("api/stats")); text($("status"), ""); }
-  catch (e) { text($("status"), "offline"); }
+  let s;
+  try { s = await getJSON("api/stats"); } catch (e) { text($("status"), "offline"); showBanner(null); return; }
+  text($("status"), "");
+  showStats(s);
+  showBanner(s);
 }
 
 async function setControl(body) {
@@ -53,7 +81,31 @@ async function setControl(body) {
   catch (e) { text($("control-error"), e.message); }
 }
 
-// -- events -----------------------------------------------------------------------------------------
+// -- overlay toggles (what the picture shows, for every viewer) ---------------------------------------------
+const TOGGLES = ["boxes", "coasting", "zones", "masks", "motion"];
+
+async function loadOverlay() {
+  try {
+    const o = await getJSON("api/overlay");
+    for (const k of TOGGLES) $(`show-${k}`).checked = !!o[k];
+  } catch (e) { /* next time */ }
+}
+
+// -- tracks and events -----------------------------------------------------------------------------------
+async function refreshTracks() {
+  let t;
+  try { t = await getJSON("api/tracks"); } catch (e) { return; }
+  frameSize = { width: t.width || frameSize.width, height: t.height || frameSize.height };
+  $("tracks").replaceChildren(...t.tracks.map((tr) => {
+    const li = document.createElement("li");
+    li.className = tr.state;
+    li.dataset.id = tr.id;
+    const lost = tr.missed ? ` — lost ${tr.missed} frame${tr.missed === 1 ? "" : "s"}` : "";
+    text(li, `${tr.label} #${tr.id.slice(-4)} ${tr.score.toFixed(2)}${lost}${tr.zones.length ? " in " + tr.zones.join(", ") : ""}`);
+    return li;
+  }));
+}
+
 async function refreshEvents() {
   let events;
   try { events = await getJSON("api/events"); } catch (e) { return; }
@@ -61,13 +113,76 @@ async function refreshEvents() {
   ol.replaceChildren();
   for (const e of events.slice().reverse().slice(0, 20)) {
     const li = document.createElement("li");
-    const when = new Date(1000 * (e.end_time || e.start_time)).toLocaleTimeString();
-    text(li, `${when} ${e.type} ${e.label} ${e.score.toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`);
+    const at = e.at || e.end_time || e.start_time;  // when this message happened
+    const time = document.createElement("time");
+    time.dateTime = new Date(1000 * at).toISOString();
+    text(time, clockTime(at));
+    const rest = ` ${e.type} ${e.label} ${e.score.toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`;
+    li.append(time, document.createTextNode(rest));
     ol.append(li);
   }
 }
 
-// -- the zone/mask editor -------------------------------------------------------------------------------
+// -- the zone/mask editor -----------------------------------------------------------------------------------
+// `regions`: the working copy ({kind, name, points (relative 0..1), labels, from}); `sel`: the selected one.
+let regions = [];
+let sel = null;
+let drag = null;  // {index, moved} while a corner is dragged
+
+function newRegion(kind) {
+  const names = new Set(regions.filter((r) => r.kind === "zone").map((r) => r.name));
+  let n = 1; while (names.has(`zone${n}`)) n += 1;
+  const r = { kind, name: kind === "zone" ? `zone${n}` : "", points: [], labels: [], from: null };
+  regions.push(r);
+  return r;
+}
+
+function relative(points, coordinates) {
+  if (coordinates !== "pixels") return points.map((p) => [p[0], p[1]]);
+  const w = frameSize.width || 1, h = frameSize.height || 1;
+  return points.map((p) => [p[0] / w, p[1] / h]);
+}
+
+async function loadRegions() {
+  try {
+    const z = await getJSON("api/zones");
+    if ([...z.zones, ...z.masks].some((r) => r.coordinates === "pixels") && !frameSize.width) {
+      setTimeout(loadRegions, 1000);  // pixel corners need the frame size: wait for the first frame
+      return;
+    }
+    regions = [
+      ...z.zones.map((r) => ({ kind: "zone", name: r.name, points: relative(r.points, r.coordinates), labels: r.labels.slice(), from: r.name })),
+      ...z.masks.map((r, i) => ({ kind: "mask", name: "", points: relative(r.points, r.coordinates), labels: r.labels.slice(), from: `mask ${i + 1}` })),
+    ];
+    $("save").disabled = !z.editable;
+    if (!z.editable) text($("save-result"), "Saving is not available here: copy the TOML into the config.");
+  } catch (e) { regions = []; }
+  select(newRegion("zone"));
+}
+
+function select(r) {
+  sel = r;
+  $("kind").value = r.kind;
+  $("zone-name").value = r.name;
+  $("zone-name").disabled = r.kind !== "zone";
+  for (const o of $("labels").options) o.selected = r.labels.includes(o.value);
+  showRegions(); draw(); preview();
+}
+
+function showRegions() {
+  let m = 0;
+  $("configured").replaceChildren(...regions.filter((r) => r.points.length || r === sel).map((r) => {
+    const li = document.createElement("li");
+    const title = r.kind === "zone" ? `zone ${r.name}` : `mask ${r.from ? r.from.split(" ")[1] : ++m}`;
+    text(li, `${title} (${r.points.length} points)${r.from ? "" : " new"}`);
+    li.className = (r === sel ? "selected " : "") + (r.changed ? "changed" : "");
+    li.addEventListener("click", () => select(r));
+    return li;
+  }));
+}
+
+function changed() { sel.changed = true; showRegions(); draw(); preview(); }
+
 function canvasFit() {
   const img = $("stream"), c = $("editor");
   if (c.width !== img.clientWidth || c.height !== img.clientHeight) {
@@ -79,32 +194,39 @@ function canvasFit() {
 function draw() {
   const c = $("editor"), g = c.getContext("2d");
   g.clearRect(0, 0, c.width, c.height);
-  if (!points.length) return;
-  g.strokeStyle = $("kind").value === "mask" ? "#f44" : "#4cf";
-  g.fillStyle = $("kind").value === "mask" ? "rgba(255,60,60,0.25)" : "rgba(60,200,255,0.2)";
-  g.lineWidth = 2;
-  g.beginPath();
-  points.forEach(([x, y], i) => (i ? g.lineTo(x * c.width, y * c.height) : g.moveTo(x * c.width, y * c.height)));
-  if (points.length > 2) { g.closePath(); g.fill(); }
-  g.stroke();
-  for (const [x, y] of points) { g.beginPath(); g.arc(x * c.width, y * c.height, 4, 0, 2 * Math.PI); g.fillStyle = "#fff"; g.fill(); }
+  for (const r of regions) {
+    if (!r.points.length) continue;
+    const mine = r === sel;
+    g.strokeStyle = r.kind === "mask" ? "#f44" : "#4cf";
+    g.fillStyle = r.kind === "mask" ? "rgba(255,60,60,0.25)" : "rgba(60,200,255,0.2)";
+    g.lineWidth = mine ? 3 : 1;
+    g.setLineDash(mine ? [] : [4, 4]);
+    g.beginPath();
+    r.points.forEach(([x, y], i) => (i ? g.lineTo(x * c.width, y * c.height) : g.moveTo(x * c.width, y * c.height)));
+    if (r.points.length > 2) { g.closePath(); if (mine) g.fill(); }
+    g.stroke();
+    if (!mine) continue;
+    g.setLineDash([]);
+    for (const [x, y] of r.points) { g.beginPath(); g.arc(x * c.width, y * c.height, 5, 0, 2 * Math.PI); g.fillStyle = "#fff"; g.fill(); }
+  }
 }
 
 function draft() {
-  const labels = Array.from($("labels").selectedOptions).map((o) => o.value);
-  return { kind: $("kind").value, name: $("zone-name").value, points, labels };
+  return { kind: sel.kind, name: sel.kind === "zone" ? sel.name : "", points: sel.points, labels: sel.labels,
+           replaces: sel.kind === "zone" && sel.from ? sel.from : "" };
 }
 
 let previewBusy = false, previewAgain = false;
 async function preview() {
-  text($("zone-points"), `${points.length} point${points.length === 1 ? "" : "s"}`);
+  text($("zone-points"), `${sel.points.length} point${sel.points.length === 1 ? "" : "s"}`);
   if (previewBusy) { previewAgain = true; return; }  // one request at a time; the latest draft follows
-  if (!points.length) { text($("toml"), ""); text($("zone-problem"), ""); text($("zone-counts"), "–"); return; }
+  if (!sel.points.length) { text($("toml"), ""); text($("zone-problem"), ""); text($("zone-counts"), "–"); return; }
   previewBusy = true;
   try {
     const r = await postJSON("api/zones/preview", draft());
+    const clash = sel.kind === "zone" && regions.some((o) => o !== sel && o.kind === "zone" && o.points.length && o.name === sel.name);
     text($("toml"), r.toml);
-    text($("zone-problem"), r.problem || "");
+    text($("zone-problem"), clash ? `another zone is named ${sel.name}; pick another name` : r.problem || "");
     const counts = Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(", ");
     text($("zone-counts"), r.problem ? "–" : counts || "nothing");
   } catch (e) {
@@ -115,28 +237,77 @@ async function preview() {
   }
 }
 
-function addPoint(ev) {
-  const c = $("editor");
+function pointer(ev) {  // relative position on the picture (the image's own box, whatever its aspect ratio)
+  const box = $("stream").getBoundingClientRect();
   const clamp = (v) => Math.min(1, Math.max(0, v));
-  points.push([clamp(ev.offsetX / c.clientWidth), clamp(ev.offsetY / c.clientHeight)]);
-  draw(); preview();
+  return [clamp((ev.clientX - box.left) / box.width), clamp((ev.clientY - box.top) / box.height)];
+}
+
+function nearest(p) {
+  const c = $("editor");
+  let best = -1, bestD = 10;  // px
+  sel.points.forEach(([x, y], i) => {
+    const d = Math.hypot((x - p[0]) * c.width, (y - p[1]) * c.height);
+    if (d < bestD) { best = i; bestD = d; }
+  });
+  return best;
+}
+
+function onDown(ev) {
+  const i = nearest(pointer(ev));
+  if (i >= 0) { drag = { index: i, moved: false }; $("editor").setPointerCapture(ev.pointerId); }
+}
+
+function onMove(ev) {
+  if (!drag) return;
+  sel.points[drag.index] = pointer(ev).map((v) => Math.round(v * 1000) / 1000);
+  drag.moved = true;
+  draw();
+}
+
+function onUp() {
+  if (drag && drag.moved) changed();
+  setTimeout(() => { drag = null; }, 0);  // the click that follows a drag adds no point
+}
+
+function onClick(ev) {
+  if (drag) return;
+  const p = pointer(ev);
+  if (nearest(p) >= 0) return;  // a click on a corner selects it for dragging, it adds none
+  sel.points.push(p);
+  changed();
+}
+
+async function save() {
+  text($("save-problem"), ""); text($("save-result"), "saving…");
+  const keep = regions.filter((r) => r.points.length);
+  const body = {
+    zones: keep.filter((r) => r.kind === "zone").map((r) => ({ name: r.name, points: r.points, labels: r.labels })),
+    masks: keep.filter((r) => r.kind === "mask").map((r) => ({ points: r.points, labels: r.labels })),
+  };
+  try {
+    const r = await postJSON("api/regions", body);
+    text($("save-result"), r.applied
+      ? `saved to ${r.saved} (previous version: ${r.backup}); edgecam uses them now`
+      : `saved to ${r.saved} (previous version: ${r.backup}); ${r.restart}`);
+    await loadRegions();
+  } catch (e) {
+    text($("save-result"), "not saved");
+    text($("save-problem"), (e.value && e.value.problems ? e.value.problems : [e.message]).join("\n"));
+  }
 }
 
 async function loadInfo() {
+  let info;
   try {
-    const info = await getJSON("api/info");
-    text($("camera"), info.camera);
+    info = await getJSON("api/info");
+    frameSize = { width: info.width, height: info.height };
     const conf = $("conf");
     conf.min = info.conf_min; conf.max = info.conf_max; conf.step = info.conf_step;
-    const sel = $("labels");
-    sel.replaceChildren(...info.classes.map((name) => { const o = document.createElement("option"); o.value = o.textContent = name; return o; }));
-  } catch (e) { setTimeout(loadInfo, 2000); }
-  try {
-    const z = await getJSON("api/zones");
-    const ul = $("configured");
-    ul.replaceChildren(...z.zones.map((zone) => Object.assign(document.createElement("li"), { textContent: `zone ${zone.name} (${zone.points.length} points)` })),
-      ...z.masks.map((m, i) => Object.assign(document.createElement("li"), { textContent: `mask ${i + 1} (${m.points.length} points)` })));
-  } catch (e) { /* shown next time */ }
+    $("labels").replaceChildren(...info.classes.map((name) => { const o = document.createElement("option"); o.value = o.textContent = name; return o; }));
+  } catch (e) { setTimeout(loadInfo, 2000); return; }
+  await loadRegions();
+  text($("camera"), info.camera);  // last: the page is ready to edit
 }
 
 function reconnectStream() {
@@ -144,11 +315,29 @@ function reconnectStream() {
 }
 
 window.addEventListener("DOMContentLoaded", () => {
-  $("editor").addEventListener("click", addPoint);
-  $("undo").addEventListener("click", () => { points.pop(); draw(); preview(); });
-  $("clear").addEventListener("click", () => { points.length = 0; draw(); preview(); });
-  for (const id of ["kind", "zone-name", "labels"]) $(id).addEventListener("change", () => { draw(); preview(); });
-  $("zone-name").addEventListener("input", preview);
+  const c = $("editor");
+  c.addEventListener("pointerdown", onDown);
+  c.addEventListener("pointermove", onMove);
+  c.addEventListener("pointerup", onUp);
+  c.addEventListener("click", onClick);
+  $("undo").addEventListener("click", () => { sel.points.pop(); changed(); });
+  $("clear").addEventListener("click", () => { sel.points.length = 0; changed(); });
+  $("new-zone").addEventListener("click", () => select(newRegion("zone")));
+  $("new-mask").addEventListener("click", () => select(newRegion("mask")));
+  $("delete").addEventListener("click", () => {
+    regions = regions.filter((r) => r !== sel);
+    select(newRegion("zone"));
+    text($("save-result"), "deleted; save to apply");
+  });
+  $("save").addEventListener("click", save);
+  $("kind").addEventListener("change", () => { sel.kind = $("kind").value; $("zone-name").disabled = sel.kind !== "zone"; changed(); });
+  $("zone-name").addEventListener("input", () => { sel.name = $("zone-name").value; changed(); });
+  $("labels").addEventListener("change", () => { sel.labels = Array.from($("labels").selectedOptions).map((o) => o.value); changed(); });
+  for (const k of TOGGLES) {
+    $(`show-${k}`).addEventListener("change", async (e) => {
+      try { await postJSON("api/overlay", { [k]: e.target.checked }); } catch (err) { text($("control-error"), err.message); }
+    });
+  }
   $("detection").addEventListener("change", (e) => setControl({ detection: e.target.checked }));
   const conf = $("conf");
   conf.addEventListener("input", () => { editingConf = true; text($("conf-value"), Number(conf.value).toFixed(2)); });
@@ -157,8 +346,10 @@ window.addEventListener("DOMContentLoaded", () => {
   img.addEventListener("load", canvasFit);
   img.addEventListener("error", reconnectStream);
   new ResizeObserver(canvasFit).observe(img);
-  loadInfo(); refreshStats(); refreshEvents();
+  select(newRegion("zone"));
+  loadInfo(); loadOverlay(); refreshStats(); refreshEvents(); refreshTracks();
   setInterval(refreshStats, 2000);
   setInterval(refreshEvents, 2000);
-  setInterval(() => { if (points.length > 2) preview(); }, 1000);  // live counts while drawing
+  setInterval(refreshTracks, 1000);
+  setInterval(() => { if (sel && sel.points.length > 2) preview(); }, 1000);  // live counts while drawing
 });
