@@ -65,7 +65,7 @@ stats_interval_s = 0.5
 
 [tracking]
 min_hits = 2
-max_missed = 3
+max_missed_s = 0.6
 
 [motion]
 enabled = false
