@@ -5,10 +5,10 @@ Run under the system interpreter (``/usr/bin/python3``; the venv has no ``gi``):
     /usr/bin/python3 tests/rtspserver.py --port 8554 --image crowd.jpg [--user U --password P]
 
 Mounts: ``/cam`` — the JPEG frozen into a live H.264 stream (640×360, ``--fps``, x264 zero-latency,
-a key frame every second); ``/audio`` — an audio-only stream (A-law tone); with ``--video FILE`` also ``/video``: an H.264 MP4 as it is (benchmarks;
-needs h264parse from gstreamer1.0-plugins-bad).  With ``--user`` every
-mount needs HTTP Basic credentials (a ``@`` or ``:`` in the password is fine).  Prints ``READY <port>``
-on stdout once it listens; runs until killed.  The fixture and helpers live in ``rtspkit.py``.
+a key frame every second); ``/audio`` — an audio-only stream (A-law tone); with ``--video FILE`` also
+``/video``: an H.264 MP4 streamed as it is (benchmarks; needs h264parse, gstreamer1.0-plugins-bad).
+With ``--user`` every mount needs HTTP Basic credentials (a ``@`` or ``:`` in the password is fine).
+Prints ``READY <port>`` on stdout once it listens; runs until killed.  The fixture: ``rtspkit.py``.
 """
 
 from __future__ import annotations
