@@ -18,6 +18,7 @@ import numpy as np
 
 from edgecam.config.schema import Settings
 from edgecam.controls import Controls
+from edgecam.latency import LatencyWindow
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
 
@@ -25,9 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def build_detector(settings: Settings):
-    from edgecam.detectors.base import load_detector_class
+    import dataclasses
 
-    return load_detector_class(settings.model.backend).from_settings(settings.model)
+    from edgecam.detectors.base import load_detector_class
+    from edgecam.detectors.settings import resolve_threads
+
+    threads = resolve_threads(settings.model.threads, settings.camera.decodes_in_process())
+    if threads != settings.model.threads:
+        log.info("model threads = %d (auto, source %s)", threads, settings.camera.source)
+    model = dataclasses.replace(settings.model, threads=threads)
+    return load_detector_class(model.backend).from_settings(model)
 
 
 def warm_up_detector(detector, settings: Settings):
@@ -44,7 +52,8 @@ def warm_up_detector(detector, settings: Settings):
                    max_s=t.warmup_max_s, flat_c_per_run=t.warmup_flat_c_per_run)
 
 
-def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None) -> list:
+def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None,
+                     latency: LatencyWindow | None = None) -> list:
     """Every publisher the config turns on, in registry order; ``state_dir`` is the camera's (locked)
     state directory (default: ``<[output] state_dir>/<camera>``)."""
     from edgecam.config.loader import parse_config
@@ -55,7 +64,7 @@ def build_publishers(settings: Settings, controls: Controls, detector, state_dir
     context = PublisherContext(
         settings.camera.id, controls, tuple(detector.class_names), configured_labels(settings), settings.zones,
         settings.masks, state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
-        parse_config)
+        parse_config, latency)
     pubs = []
     for plugin in PUBLISHERS:
         section, _, key = plugin.switch.partition(".")
@@ -171,7 +180,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
-        publishers = build_publishers(settings, controls, detector, state_dir)
+        latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
+        publishers = build_publishers(settings, controls, detector, state_dir, latency)
         web = next((p for p in publishers if getattr(p, "kind", None) == "web"), None)
         if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
             from edgecam.config.loader import check_text
@@ -188,6 +198,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
 
         capture = build_capture(settings, Path(config_path).resolve().parent,
                                 events.packet_sink if events is not None else None)
+        # the capture supervisor's heartbeat, not the camera's frames: an outage is no hang
+        # (it stops only while an abandoned read does not return: a hung read, or a dead thread)
+        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
+        capture.heartbeat = lambda: health.stamp("capture")
         capture.start()
         stack.callback(capture.stop)
 
@@ -195,12 +209,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         if thermal is not None:  # already at the soft limit after the warm-up: start throttled
             capture.set_fps(thermal.prime(warm.end_c, time.monotonic()))
         motion = MotionGate(settings.motion) if settings.motion.enabled else None
-        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
         health.register("inference", 20.0)
         ready = ["running: {} at {}, camera {}; {}".format(detector.name, settings.model.size, cam.id, warm.summary())]
 
-        def on_first_frame() -> None:  # READY=1 once the model is warm and the camera delivers
-            notifier.ready(ready[0])
+        def on_first_frame() -> None:
             log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
 
         pipeline = Pipeline(
@@ -209,6 +221,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
             on_first_frame=on_first_frame,
+            camera=lambda: (capture.camera, capture.losses), latency=latency,
+            measure_latency=not settings.mqtt.enabled,
         )
 
         for p in publishers:
@@ -228,6 +242,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
                                throttled=bool(s.get("throttled")), dropped_frames=s.get("dropped_frames"))
 
         watchdog.status_provider = status
+        # READY=1 once the model is warm and capture runs, camera or not: an outage is no failed start
+        notifier.ready(ready[0])
         pipeline.run()
         fatal = next((e for e in (getattr(p, "fatal_error", None) for p in publishers) if e is not None), None)
         if fatal is not None:

@@ -23,11 +23,12 @@ from edgecam.sources.base import SOURCES, FrameSource, create_source
 from sharedkit import HORSE, REPO
 
 
-CAMERA = {"picamera2": 'path = "0"', "opencv": 'path = "rtsp://cam.local/stream"', "images": f'path = "{HORSE}"'}
+CAMERA = {"picamera2": 'path = "0"', "opencv": 'path = "rtsp://cam.local/stream"', "images": f'path = "{HORSE}"',
+          "stream": 'path = "rtsp://cam.local/stream"'}
 
 
 def test_the_registries_know_every_plugin():
-    assert SOURCES.kinds() == ("picamera2", "opencv", "images")  # the first is the default
+    assert SOURCES.kinds() == ("picamera2", "opencv", "images", "stream")  # the first is the default
     assert DETECTORS.kinds() == ("ncnn",)
     assert PUBLISHERS.kinds() == ("stdout", "mqtt", "events", "web")
     with pytest.raises(KeyError, match=r"unknown publisher 'nope'; known: events, mqtt, stdout, web"):

@@ -18,7 +18,10 @@ Noise on a shared machine hits both sides: raw blocks (``forward()`` over the sa
 preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
 are compared.  Pipeline fps is steady-state throughput: frames published per second between the
 first and the last frame of a block.  The last printed line is
-``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``.
+``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``; the line before it reports, among others,
+``latency_ms p50=… p95=…``: each frame's capture time to the MQTT publish of its detections (the
+daemon's ``latency_ms`` stats).  A ``rtsp://``/``http(s)://`` SOURCE is read by the ``stream`` source
+(PyAV), live: frames the pipeline cannot take are dropped, as in the daemon.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ class PipelineBenchResult:
     overlap: bool = False  # stages overlapped in three threads (else run in turn)
     cpu_ms_per_frame: float = 0.0  # the whole process's CPU time (every thread) per pipeline frame
     events: str = "auto"  # the event history's mode (--events)
+    latency_ms: dict = field(default_factory=dict)  # {"p50", "p95"}: capture → MQTT publish, timed rounds
 
     def line(self) -> str:
         return f"pipeline_fps={self.pipeline_fps:.2f} raw_fps={self.raw_fps:.2f} ratio={self.ratio:.3f}"
@@ -73,6 +77,8 @@ def parse_source(spec: str) -> tuple[str, str]:
     from edgecam.evaluation.yuv_replay import PREFIX
     from edgecam.sources.images import list_images
 
+    if spec.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https") and "://" in spec:
+        return "stream", spec
     if spec.startswith("opencv:"):
         target = spec.removeprefix("opencv:")
         if not target:
@@ -121,10 +127,11 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
     from edgecam.tracking.settings import TrackerSettings
     from edgecam.web.settings import WebSettings
 
+    loop = {} if source == "stream" else {"loop": True}
     return Settings(
         camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
-            id="bench", path=path, fps=UNPACED_FPS, loop=True, max_pixels=max_pixels,
-            **({} if source == "opencv" else {"hold_s": 0.0})),  # every frame read and decoded
+            id="bench", path=path, fps=UNPACED_FPS, max_pixels=max_pixels, **loop,
+            **({} if source in ("opencv", "stream") else {"hold_s": 0.0})),  # every frame read and decoded
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -228,6 +235,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
     from edgecam.controls import Controls
+    from edgecam.latency import LatencyWindow
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.runtime.stats import StageTimes
 
@@ -251,7 +259,8 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         warm_up_detector(detector, settings)
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, detector)
+        latency = LatencyWindow()
+        publishers = build_publishers(settings, controls, detector, latency=latency)
         mqtt = next(p for p in publishers if p.kind == "mqtt")
         recorder = next((p for p in publishers if p.kind == "events"), None)
         if recorder is not None:
@@ -290,6 +299,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         pipeline_block()  # warm the path (threads, caches, broker connection) once, untimed
         times.reset()
         cpu[:] = [0.0, 0]
+        latency.clear()
         raw_fps: list[float] = []
         pipe_fps: list[float] = []
         raw_all: list[float] = []
@@ -306,11 +316,12 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         published = mqtt.stats().get("published", 0)
     pf, rf = statistics.median(pipe_fps), statistics.median(raw_fps)
     return PipelineBenchResult(
-        model=detector.name, size=size, threads=threads, source=source_spec, frames_per_round=frames,
+        model=detector.name, size=size, threads=detector.settings.threads, source=source_spec, frames_per_round=frames,
         pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
         rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
         raw_forward_ms=statistics.fmean(raw_all), published=published,
         stage_ms=times.summary(), overlap=modes[-1], cpu_ms_per_frame=1e3 * cpu[0] / max(1, cpu[1]), events=events,
+        latency_ms=latency.percentiles(),
     )
 
 
@@ -334,7 +345,8 @@ def run_pipeline_bench(args) -> int:
     print(f"{result.model} size={result.size} threads={result.threads} "
           f"stages {'overlapped' if result.overlap else 'in turn'}: raw forward avg {result.raw_forward_ms:.2f} ms; "
           f"per frame wall/cpu ms {stages}; mqtt published {result.published}; events {result.events}: "
-          f"process cpu {result.cpu_ms_per_frame:.1f} ms/frame", flush=True)
+          f"process cpu {result.cpu_ms_per_frame:.1f} ms/frame; "
+          f"latency_ms p50={result.latency_ms.get('p50')} p95={result.latency_ms.get('p95')}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_json(), indent=2))

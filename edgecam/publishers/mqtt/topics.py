@@ -3,6 +3,7 @@
 Layout under ``<prefix>/<camera>/``:
 
 - ``availability``            ``online``/``offline`` (retained, also the last will)
+- ``camera``                  ``online`` while the camera delivers frames, ``offline`` when lost (retained)
 - ``detections``              per-frame JSON feed
 - ``events``                  track lifecycle JSON (QoS ``qos_events``)
 - ``<label>``                 current count of confirmed tracks with that label (retained)
@@ -44,6 +45,11 @@ class Topics:
     @property
     def availability(self) -> str:
         return f"{self.base}/availability"
+
+    @property
+    def camera_status(self) -> str:
+        """``<base>/camera``: the camera's own availability (CONTRACT §6)."""
+        return f"{self.base}/camera"
 
     @property
     def detections(self) -> str:
