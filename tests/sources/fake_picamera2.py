@@ -273,8 +273,13 @@ class FakePicamera2:
         config["colour_space"] = cs
         self.camera_config = config
         main["stride"] = main["size"][0] * 4
-        images = self.system.scene or [colour_bars(*lores["size"]) if lores is not None else None]
-        self._buffers = [(self._render(config, image), _rgbx(image, main["size"])) for image in images]
+        if self.system.scene:
+            images = self.system.scene
+            self._buffers = [(self._render(config, image), _rgbx(image, main["size"])) for image in images]
+        else:  # colour bars drawn at each stream's own size
+            images = [None]
+            self._buffers = [(self._render(config, colour_bars(*lores["size"])),
+                              _rgbx(colour_bars(*main["size"]), main["size"]))]
         self._frame = self._buffers[0][0]
         holds = self.system.hold if isinstance(self.system.hold, list) else [self.system.hold] * len(images)
         self._sequence = [i for i, n in enumerate(holds) for _ in range(max(1, n))]
