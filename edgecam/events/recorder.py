@@ -250,6 +250,8 @@ class EventRecorder:
         out = {"stored": n, "mb": round(size / MiB, 2), "recording": self.recording, "disk_full": self.disk_full,
                "dropped": self.dropped, "saved": self.saved,
                "deleted": self.store.deleted if self.store is not None else 0}
+        if self.main_images.delivered:  # a source with a larger stream (picamera2's main) gave snapshots
+            out.update(main_images=self.main_images.delivered)
         if self.clips is not None:
             out.update(clips=self.clips.written, clip_failures=self.clips.failed,
                        clip_packets_dropped=self.clips.dropped_packets)
