@@ -43,10 +43,9 @@ real code; the comments cite it (raspberrypi/picamera2 at 3e6dff09, raspberrypi/
   holds one of the camera's ``BUFFERS`` buffers, and without a free one no frame completes.
   ``make_array("main")``: the main stream, XBGR8888 by default (``create_video_configuration``), an
   ``(h, w, 4)`` array of R, G, B, X bytes (request.py ``_make_array_shared``; PIL mode "RGBX").
-* ``start_encoder(encoder, output, name=...)`` sets the encoder's output, name, size, format and stride
-  from the stream's configuration, starts it and adds it to ``_encoders``; the camera thread hands every
-  completed request to each encoder (``encoder.encode(encoder.name, req)``, picamera2.py
-  ``process_requests``); ``stop_encoder()`` stops them all. The encoder: fake_picamera2_encoder.py.
+* The camera thread hands every completed request to each started encoder (``encoder.encode(encoder.name,
+  req)``, picamera2.py ``process_requests``); ``start_encoder``/``stop_encoder`` and the encoder itself are
+  in fake_picamera2_encoder.py.
 * A ``scene`` (RGB images, each held for ``hold`` frames) replaces the colour bars, so a real detector
   sees something; it is scaled to every stream.
 """
@@ -66,7 +65,7 @@ import cv2
 import numpy as np
 
 from edgecam.sources.picamera2 import CameraStack
-from tests.sources.fake_picamera2_encoder import H264Encoder, Output
+from tests.sources.fake_picamera2_encoder import EncodingCamera, H264Encoder, Output
 from tests.sources.yuv_reference import colour_bars, pack_i420, rgb_to_yuv444
 
 log = logging.getLogger(__name__)
@@ -186,7 +185,7 @@ class FakeCameraSystem:
         self.sensor_ok = True
 
 
-class FakePicamera2:
+class FakePicamera2(EncodingCamera):
     system: FakeCameraSystem  # set on the per-system subclass made by FakeCameraSystem.stack
 
     @classmethod
@@ -387,34 +386,6 @@ class FakePicamera2:
 
     def wait(self, job: concurrent.futures.Future, timeout: float | None = None) -> Any:
         return job.result(timeout=timeout)
-
-    def start_encoder(self, encoder: Any = None, output: Any = None, pts: Any = None, quality: Any = None,
-                      name: str | None = None) -> None:
-        if encoder is None:
-            raise RuntimeError("No encoder specified")
-        if output is not None:
-            encoder.output = output
-        if not self.camera_config:
-            raise RuntimeError("Camera has not been configured")
-        name = name or "main"  # create_video_configuration(encode="main")
-        stream = self.camera_config.get(name)
-        if stream is None:
-            raise RuntimeError(f"Encode stream {name} was not defined")
-        encoder.name = name
-        encoder.width, encoder.height = stream["size"]
-        encoder.format, encoder.stride = stream["format"], stream["stride"]
-        if encoder.framerate is None:
-            encoder.framerate = min(30.0, self.system.fps)
-        encoder.start(quality=quality)
-        with self._cond:
-            self._encoders.add(encoder)
-
-    def stop_encoder(self, encoders: Any = None) -> None:
-        with self._cond:
-            remove = list(self._encoders) if encoders is None else [encoders]
-            self._encoders.difference_update(remove)
-        for encoder in remove:
-            encoder.stop()
 
     def cancel_all_and_flush(self) -> None:
         with self._cond:

@@ -13,6 +13,10 @@ edgecam uses them; each behaviour follows raspberrypi/picamera2 at 3e6dff09:
   stream is Annex B H.264 without B-frames; ``repeat=True`` (REPEAT_SEQ_HEADER) puts SPS/PPS in every
   keyframe and ``iperiod`` is the keyframe interval.  Here libx264 (PyAV, ``zerolatency``: no B-frames,
   headers repeated in-band) encodes in that thread instead of the VPU, so clips really decode.
+* ``Picamera2.start_encoder(encoder, output, name=...)`` (picamera2.py) sets the encoder's output, then its
+  name, size, format and stride from the stream's configuration (``RuntimeError`` for a stream not
+  configured), a nominal framerate (at most 30), starts it and adds it to ``_encoders``;
+  ``stop_encoder()`` stops every encoder and removes it (:class:`EncodingCamera`, mixed into the fake camera).
 """
 
 from __future__ import annotations
@@ -127,3 +131,40 @@ class H264Encoder:
             for packet in ctx.encode(frame):
                 for out in self._output:
                     out.outputframe(bytes(packet), bool(packet.is_keyframe), int(packet.pts))
+
+
+class EncodingCamera:
+    """The encoder half of the fake ``Picamera2`` (camera_config, _cond, _encoders and system are its)."""
+
+    camera_config: dict
+    _cond: threading.Condition
+    _encoders: set
+    system: Any
+
+    def start_encoder(self, encoder: Any = None, output: Any = None, pts: Any = None, quality: Any = None,
+                      name: str | None = None) -> None:
+        if encoder is None:
+            raise RuntimeError("No encoder specified")
+        if output is not None:
+            encoder.output = output
+        if not self.camera_config:
+            raise RuntimeError("Camera has not been configured")
+        name = name or "main"  # create_video_configuration(encode="main")
+        stream = self.camera_config.get(name)
+        if stream is None:
+            raise RuntimeError(f"Encode stream {name} was not defined")
+        encoder.name = name
+        encoder.width, encoder.height = stream["size"]
+        encoder.format, encoder.stride = stream["format"], stream["stride"]
+        if encoder.framerate is None:
+            encoder.framerate = min(30.0, self.system.fps)
+        encoder.start(quality=quality)
+        with self._cond:
+            self._encoders.add(encoder)
+
+    def stop_encoder(self, encoders: Any = None) -> None:
+        with self._cond:
+            remove = list(self._encoders) if encoders is None else [encoders]
+            self._encoders.difference_update(remove)
+        for encoder in remove:
+            encoder.stop()
