@@ -252,7 +252,7 @@ class PiCamera2Source:
             array = request.make_array("lores")
             sensor_ns = (request.get_metadata() or {}).get("SensorTimestamp")
             if self._main_sink is not None and self._main_sink.wanted():
-                main = request.make_array("main")  # a copy: only when a snapshot asks for one
+                main = self._main_array(request)  # a copy: only when a snapshot asks for one
         except Exception as exc:
             raise SourceError(f"{self.name}: reading the captured frame failed: {_chain(exc)}") from exc
         finally:
@@ -262,6 +262,17 @@ class PiCamera2Source:
         if main is not None:
             self._deliver_main(main, frame.index, timestamp)
         return frame
+
+    def _main_array(self, request: Any) -> np.ndarray | None:
+        """The request's main-stream buffer; None (the snapshot falls back to the lores frame) if that fails:
+        a snapshot's resolution is not worth a camera reconnect."""
+        try:
+            return request.make_array("main")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: cannot copy the main stream for a snapshot (%s); snapshots use the lores frame",
+                        self.name, _chain(exc))
+            self._main_sink = None
+            return None
 
     def _deliver_main(self, array: np.ndarray, index: int, timestamp: float) -> None:
         """The main-stream buffer as a frame (X channel and stride padding cropped) to the main-image sink."""
