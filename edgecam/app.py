@@ -93,14 +93,10 @@ def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
     from edgecam.sources.base import load_source_class
 
     cls = load_source_class(settings.camera.source)
-
-    def open_source():
-        source = cls.from_settings(settings.camera, base_dir=base_dir)
-        if packet_sink is not None and hasattr(source, "set_packet_sink"):
-            source.set_packet_sink(packet_sink)
-        return source
-
-    return CaptureThread(open_source, settings.camera)
+    capture = CaptureThread(lambda: cls.from_settings(settings.camera, base_dir=base_dir), settings.camera)
+    if packet_sink is not None:
+        capture.set_packet_sink(packet_sink)  # every session's source gets it (CaptureThread's own hand-over)
+    return capture
 
 
 def build_tracker(settings: Settings):
