@@ -209,9 +209,20 @@ class LiveViewHandler(BaseHTTPRequestHandler):
         handler()
 
     def _refuse_quietly(self, response: bytes) -> None:
+        """Send ``response`` and close gently: our FIN follows it, and what the client still sends is read
+        and dropped for at most a second, so the kernel does not answer it with a reset that could
+        destroy the response before the client has read it (a "lingering close")."""
         try:
             self.connection.settimeout(1.0)
             self.connection.sendall(response)
+            self.connection.shutdown(socket.SHUT_WR)
+            end, dropped = time.monotonic() + 1.0, 0
+            while dropped < 65536 and (left := end - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                chunk = self.connection.recv(4096)
+                if not chunk:
+                    break
+                dropped += len(chunk)
         except OSError:
             pass
 
