@@ -85,11 +85,14 @@ def configured_labels(settings: Settings) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event):
-    """SIGTERM/SIGINT set ``stop`` (main thread only); previous handlers are restored on exit."""
+    """SIGTERM, SIGINT and SIGHUP set ``stop`` (main thread only): a clean stop, exit 0, every open track
+    ended.  SIGHUP is a stop, not a reload (a closed terminal or ``systemctl kill -s HUP`` must not
+    leave tracks open); restart the service to apply a changed config.  Previous handlers are
+    restored on exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
 
     def handler(signum, _frame):
         log.info("received %s, shutting down", signal.Signals(signum).name)

@@ -57,6 +57,28 @@ def resolve_path(value: str, info: ValidationInfo) -> str:
 ConfigPath = Annotated[Str, AfterValidator(resolve_path)]
 
 
+def credential_name(value: str) -> str:
+    """A systemd credential name is a plain file name in ``$CREDENTIALS_DIRECTORY``: not ``.``/``..``."""
+    if value in (".", ".."):
+        raise ValueError(f"{value!r} is not a credential name (it names a directory); use a plain name like "
+                         "web_password, as in LoadCredential=web_password:/path/to/file")
+    return value
+
+
+def basic_auth_user(value: str) -> str:
+    """A user name HTTP basic auth can carry: no ``:`` (it ends the user name) and no control characters."""
+    if ":" in value:
+        raise ValueError(f"{value!r} contains ':', which HTTP basic auth cannot carry in a user name; "
+                         "pick a name without ':'")
+    if not value.isprintable():
+        raise ValueError("the user name contains control characters; pick a plain name")
+    return value
+
+
+CredentialName = Annotated[Str, AfterValidator(credential_name)]
+BasicAuthUser = Annotated[Str, AfterValidator(basic_auth_user)]
+
+
 def is_loopback(host: str) -> bool:
     """True for this machine: ``localhost`` names and loopback addresses (127.0.0.0/8, ::1)."""
     if host.lower().rstrip(".") in ("localhost", "localhost.localdomain", "ip6-localhost"):

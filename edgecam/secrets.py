@@ -61,7 +61,7 @@ def resolve_secret(
             raise ConfigError(f"{what}: environment variable {env} is empty; set it to the secret")
         return value
     if credential:
-        if not _CREDENTIAL_NAME.match(credential):
+        if not _CREDENTIAL_NAME.match(credential) or credential in (".", ".."):
             raise ConfigError(f"{what}: credential name {credential!r} is invalid; use a plain name like mqtt_password")
         directory = os.environ.get("CREDENTIALS_DIRECTORY")
         if not directory:

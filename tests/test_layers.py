@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("edgecam.publishers", "edgecam.web"),
     ("edgecam.sources", "edgecam.detectors", "edgecam.tracking", "edgecam.events"),
     ("edgecam.bundles", "edgecam.render"),
-    ("edgecam", "edgecam.domain", "edgecam.errors", "edgecam.limits", "edgecam.files", "edgecam.records",
+    ("edgecam", "edgecam.domain", "edgecam.errors", "edgecam.limits", "edgecam.files", "edgecam.records", "edgecam.jsonlimits", "edgecam.warnlimit",
      "edgecam.fields", "edgecam.names", "edgecam.secrets", "edgecam.confidence", "edgecam.controls",
      "edgecam.plugins", "edgecam.known_models", "edgecam.identity"),  # the ground floor (known_models: the pinned model hashes)
 )

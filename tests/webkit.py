@@ -45,9 +45,11 @@ class Reply:
 
 
 def request(view: LiveView, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
-         auth: tuple[str, str] | None = None, timeout: float = 20.0) -> Reply:
-    """One request on a fresh connection (the target is sent exactly as given: no normalisation)."""
-    conn = http.client.HTTPConnection(view.host, view.port, timeout=timeout)
+         auth: tuple[str, str] | None = None, timeout: float = 20.0, source: str | None = None) -> Reply:
+    """One request on a fresh connection (the target is sent exactly as given: no normalisation);
+    ``source``: the client's own loopback address (e.g. ``127.0.0.2``, another client as the server sees it)."""
+    conn = http.client.HTTPConnection(view.host, view.port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         hdrs = dict(headers or {})
         if auth is not None:
@@ -57,6 +59,31 @@ def request(view: LiveView, method: str, path: str, body: bytes | None = None, h
         return Reply(r.status, r.headers, r.read())
     finally:
         conn.close()
+
+
+def raw_request(view: LiveView, data: bytes, timeout: float = 20.0) -> bytes:
+    """Send ``data`` as it is on a fresh connection; the whole answer (until the server closes, or the
+    first answer's head and body when it keeps the connection open)."""
+    import socket
+
+    with socket.create_connection((view.host, view.port), timeout=timeout) as s:
+        s.sendall(data)
+        got = b""
+        while True:
+            head, sep, body = got.partition(b"\r\n\r\n")
+            if sep:
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
+                               if line.lower().startswith(b"content-length:")), None)
+                if length is not None and len(body) >= length:
+                    return got
+            chunk = s.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+
+
+def status_of(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.") else 0
 
 
 def read_mjpeg_frames(view: LiveView, n: int, path: str = "/stream.mjpg", timeout: float = 30.0,

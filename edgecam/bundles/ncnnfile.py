@@ -173,13 +173,31 @@ def parse_param(text: str, source: str = "<param>") -> ParamFile:
             raise ModelError(
                 f"{source}:{lineno}: malformed layer line ({exc}); re-export the model: {raw.strip()[:80]!r}"
             ) from None
-        layers.append(Layer(ltype, name, bottoms, tops, params, raw))
+        layer = Layer(ltype, name, bottoms, tops, params, raw)
+        _check_no_zero_size(layer, f"{source}:{lineno}")
+        layers.append(layer)
     if len(layers) != layer_count:
         raise ModelError(
             f"{source}: header declares {layer_count} layers but the file has {len(layers)}; "
             "the file is truncated or edited — re-export it"
         )
     return ParamFile(layers, blob_count)
+
+
+# Parameters that size a layer's output: an explicit 0 there is a zero-size (or, for ncnn's Reshape,
+# a silently copied) dimension — ncnn runs such a model and its output is garbage, not an error.
+_SIZE_KEYS = {
+    "Reshape": (0, 1, 2, 11),  # w, h, c, d (-1: inferred; absent: unused)
+    "Convolution": (0, 1), "ConvolutionDepthWise": (0, 1), "Deconvolution": (0, 1),
+    "DeconvolutionDepthWise": (0, 1), "InnerProduct": (0,),  # num_output, kernel
+}
+
+
+def _check_no_zero_size(layer: Layer, where: str) -> None:
+    for key in _SIZE_KEYS.get(layer.type, ()):
+        if key in layer.params and layer.int(key, -233) == 0:
+            raise ModelError(f"{where}: layer {layer.name} ({layer.type}) has a zero-size dimension ({key}=0); "
+                             "the model is broken — re-export it")
 
 
 @dataclass(frozen=True)

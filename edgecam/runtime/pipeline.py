@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from edgecam import records
 from edgecam.domain import Detections, Frame, FrameUpdate, Inference
 from edgecam.runtime.stages import END, POLL_S, run_in_turn, run_overlapped
 from edgecam.runtime.stats import PipelineStats, StageTimes, release_free_heap
@@ -212,6 +213,7 @@ class Pipeline:
             stats.update(self.extra_stats())
         stats["detection_enabled"] = self.controls.detection_enabled
         stats["conf"] = self.controls.conf
+        stats["state_write_errors"] = records.write_errors()
         return stats
 
     def publish_stats(self) -> None:

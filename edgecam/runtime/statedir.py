@@ -7,7 +7,8 @@ one Home Assistant device, so they share the directory and the lock keeps the se
 
 The daemon holds ``fcntl.flock`` on ``<dir>/lock`` for its whole life (the kernel drops it when the
 process dies, however it dies); the file holds the holder's pid.  A second daemon on the same
-directory stops at start with one line naming that pid (exit 2).
+directory stops at start with one line naming that pid (exit 2).  The lock is opened with
+``O_NOFOLLOW``: a symbolic link planted as ``lock`` is refused with one line, never written through.
 
 State left by a version that kept one camera's files directly in ``state_dir`` is moved into the
 camera's directory at the first start.
@@ -20,11 +21,13 @@ import errno
 import fcntl
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
 from edgecam.errors import EdgecamError, UsageError
 from edgecam.names import slug
+from edgecam.records import read_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def camera_state_dir(base: Path, camera_id: str) -> Path:
 
 def _holder(path: Path) -> str:
     try:
-        text = path.read_text().strip()
+        text = read_nofollow(path, 64).decode("ascii", "replace").strip()
     except OSError:
         return "unknown"
     return text if text.isdigit() else "unknown"
@@ -60,13 +63,20 @@ def claim_state_dir(base: Path, camera_id: str) -> Iterator[Path]:
     lock_path = directory / LOCK_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StateDirUnusable(
+                f"{lock_path} is a symbolic link; edgecam never writes through one: remove it (the daemon "
+                "creates its own lock file)"
+            ) from None
         raise StateDirUnusable(
             f"cannot use the state directory {directory} ({exc.strerror or exc}); make [output] state_dir a "
             "writable directory"
         ) from None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StateDirUnusable(f"{lock_path} is not a regular file; remove it (the daemon creates its own lock file)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -84,12 +94,19 @@ def claim_state_dir(base: Path, camera_id: str) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _adopt_legacy_state(base: Path, directory: Path) -> None:
     """Move a single camera's files from ``base`` (the old layout) into ``directory``, once."""
     moved = []
     for name in _LEGACY_FILES:
         old, new = base / name, directory / name
-        if old.is_file() and not new.exists():
+        if _regular(old) and not os.path.lexists(new):
             try:
                 os.replace(old, new)
             except OSError as exc:

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 from edgecam.domain import Event, TrackView
-from edgecam.records import load_record, save_record
+from edgecam.records import load_record, move_aside, save_record
 
 log = logging.getLogger(__name__)
 
 FILENAME = "open_tracks.json"
 REFRESH_S = 5.0
+RETRY_S = 1.0  # after a failed save (disk full, a directory in the way), wait this long before the next
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +51,13 @@ class OpenTrack:
                      stationary=self.stationary, exited_zones=self.zones)
 
 
+_MALFORMED = (KeyError, TypeError, ValueError, OverflowError, AttributeError, RecursionError)
+
+
 def _finite(value: Any) -> float:
-    f = float(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"not a number: {type(value).__name__}")
+    f = float(value)  # OverflowError for an int beyond a float's range
     if not math.isfinite(f):
         raise ValueError(f"not a finite number: {value!r}")
     return f
@@ -66,7 +73,10 @@ def _track_from(data: dict[str, Any], last_seen: float | None = None) -> OpenTra
     ident, label = data["id"], data["label"]
     if not isinstance(ident, str) or not isinstance(label, str):
         raise TypeError("id and label must be strings")
-    zones = tuple(str(z) for z in data.get("zones", ()))
+    zones = data.get("zones", ())
+    if not isinstance(zones, (list, tuple)) or not all(isinstance(z, str) for z in zones):
+        raise TypeError("zones must be a list of strings")
+    zones = tuple(zones)
     return OpenTrack(ident, label, start, max(seen, start), box, _finite(data["score"]),  # type: ignore[arg-type]
                      _finite(data["top_score"]), zones, data.get("stationary") is True)
 
@@ -79,6 +89,7 @@ class TrackJournal:
         self._changed = False  # membership changed since the last save
         self._refreshed = False  # only last-seen times changed since the last save
         self._saved_at = -math.inf
+        self._retry_at = -math.inf
         # latest sighting per open track, folded into ``_open`` only when it is read or saved (a
         # sighting arrives every frame; rebuilding the record each time cost ~60 µs per frame)
         self._sightings: dict[str, tuple[float, tuple[float, ...], tuple[str, ...], bool]] = {}
@@ -86,17 +97,24 @@ class TrackJournal:
     @classmethod
     def load(cls, path: Path, refresh_s: float = REFRESH_S) -> "TrackJournal":
         journal = cls(path, refresh_s)
-        entries = load_record(journal.path).get("open", [])
+        record = load_record(journal.path)
+        entries = record.get("open", [])
+        if not isinstance(entries, list):
+            move_aside(journal.path, f'"open" is a JSON {type(entries).__name__}, not a list')
+            return journal
         bad = 0
-        for entry in entries if isinstance(entries, list) else []:
+        for entry in entries:
             try:
+                if not isinstance(entry, dict):
+                    raise TypeError(f"an entry is a JSON {type(entry).__name__}, not an object")
                 track = _track_from(entry)
-            except (KeyError, TypeError, ValueError):
+            except _MALFORMED:
                 bad += 1
                 continue
             journal._open[track.id] = track
-        if bad:
-            log.warning("open-track journal %s: skipped %d malformed entr%s", journal.path, bad, "y" if bad == 1 else "ies")
+        if bad:  # keep the readable entries; the bad copy is kept aside for inspection, the next save is clean
+            move_aside(journal.path, f"skipped {bad} malformed entr{'y' if bad == 1 else 'ies'}",
+                       f"keeping the other {len(journal._open)}")
         return journal
 
     def __len__(self) -> int:
@@ -119,6 +137,8 @@ class TrackJournal:
     def apply_payload(self, payload: dict[str, Any]) -> bool:
         """Fold one event given as its JSON payload (as spooled); False if it is not a usable event."""
         self._settle()
+        if not isinstance(payload, dict):
+            return False
         try:
             kind = payload["type"]
             if kind == "end":
@@ -131,7 +151,7 @@ class TrackJournal:
             if kind == "update" and old is None:
                 return True  # an update for a track this journal never saw open: nothing owed
             track = _track_from(payload, last_seen=_finite(payload["start_time"]))
-        except (KeyError, TypeError, ValueError):
+        except _MALFORMED:
             return False
         if old is not None:
             track = replace(track, last_seen=max(old.last_seen, track.last_seen))
@@ -172,6 +192,8 @@ class TrackJournal:
     # -- persistence -------------------------------------------------------------------------------
     def due(self, now: float) -> bool:
         """Should the owner :meth:`save` now? (membership changed, or last-seen times are ``refresh_s`` old)"""
+        if now < self._retry_at:  # the last save failed (disk full?): not again every frame
+            return False
         return self._changed or (self._refreshed and now - self._saved_at >= self.refresh_s)
 
     def save(self, now: float) -> bool:
@@ -181,4 +203,6 @@ class TrackJournal:
         if ok:
             self._changed = self._refreshed = False
             self._saved_at = now
+        else:
+            self._retry_at = now + RETRY_S
         return ok

@@ -128,6 +128,7 @@ class WebPublisher:
         stats = dict(source() if source is not None else self._stats)
         stats.update(self._control_state())
         stats["web_streams"] = self.server.streams if self.server is not None else 0
+        stats["web_failed_logins"] = self.server.logins.failed if self.server is not None else 0
         return stats
 
     def api_zones(self) -> dict:

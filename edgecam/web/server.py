@@ -1,12 +1,21 @@
 """The live view's HTTP server: the standard library's ThreadingHTTPServer, hardened.
 
-One thread per connection, at most ``max_connections`` at once (more are answered 503 and closed),
-at most ``max_streams`` MJPEG streams.  Every socket has a timeout, so a client that stops sending or
-reading is dropped.  Paths are looked up in a fixed table (no file system behind them: no traversal);
-anything else is 404.  Requests with a long target, a body without a length or a large body are
-refused.  Write requests need ``Content-Type: application/json`` and, if the browser sends an
-``Origin``, the page's own origin (so another web site cannot drive the controls).  Without a
+One thread per connection, at most ``max_connections`` at once and ``max_connections_per_address``
+from one client address (more are answered 503 and closed), at most ``max_streams`` MJPEG streams.
+Every phase is bounded: the whole request head must arrive within ``head_timeout_s`` (a client that
+dribbles bytes is answered 408 and dropped, see ``deadline.py``), every later read or write within
+``client_timeout_s``.  As soon as the head is read it is checked (``head.py``): one valid ``Host``,
+an origin-form target, then the password (failed logins are logged and throttled per address, see
+``throttle.py``) — before any route runs.  Paths are looked up in a fixed table (no file system
+behind them: no traversal); anything else is 404.  Bodies need one ``Content-Length`` of digits and
+``Content-Type: application/json``, at most 16 KiB, nesting and number sizes bounded before parsing
+(``edgecam/jsonlimits.py``); every malformed request gets a 4xx answer.  If the browser sends an
+``Origin``, it must be the page's own (so another web site cannot drive the controls).  Without a
 password on a loopback bind the ``Host`` must be a loopback name (no DNS rebinding).
+
+Why the standard library and not a server package: on a Pi the live view serves a handful of
+clients; the bounds above are what matters, and they are a few dozen lines here.  A package would
+add a dependency to keep patched on the device without removing any of those checks.
 """
 
 from __future__ import annotations
@@ -14,22 +23,26 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import io
 import json
 import logging
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
+from edgecam.web.body import read_json_body
+from edgecam.web.deadline import DeadlineReader, HeadTimeout
+from edgecam.web.head import parse_host, target_path
 from edgecam.web.settings import WebSettings, is_loopback
+from edgecam.web.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
 MAX_TARGET = 2048  # bytes of the request target
-MAX_BODY = 16 * 1024  # bytes of a JSON request body
 BOUNDARY = "edgecam-frame"
 STATIC = {  # path -> (package file, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -45,13 +58,6 @@ SECURITY_HEADERS = {
 }
 
 
-def host_name(header: str) -> str:
-    """The host part of a ``Host`` header (``[::1]:8080`` → ``::1``, ``localhost:8080`` → ``localhost``)."""
-    header = header.strip()
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
-
 
 class LiveViewServer(ThreadingHTTPServer):
     """Binds ``host:port``; ``site`` answers the endpoints (see :class:`edgecam.web.publisher.WebPublisher`)."""
@@ -66,7 +72,10 @@ class LiveViewServer(ThreadingHTTPServer):
         self.password = password
         self.streams = 0
         self._active = 0
+        self._per_address: dict[str, int] = {}
         self._count_lock = threading.Lock()
+        self.logins = LoginThrottle()
+        self.refused_connections = 0  # over a connection cap (503)
         host = settings.host.strip("[]")
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -77,14 +86,20 @@ class LiveViewServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def process_request(self, request, client_address) -> None:  # noqa: ANN001 - socketserver's signature
+        address = client_address[0]
         with self._count_lock:
-            full = self._active >= self.settings.max_connections
+            full = (self._active >= self.settings.max_connections
+                    or self._per_address.get(address, 0) >= self.settings.max_connections_per_address)
             if not full:
                 self._active += 1
+                self._per_address[address] = self._per_address.get(address, 0) + 1
+            else:
+                self.refused_connections += 1
         if full:
             try:
                 request.settimeout(1.0)
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                request.recv(65536, socket.MSG_DONTWAIT)  # unread request bytes would turn the close into a reset
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -92,14 +107,14 @@ class LiveViewServer(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._release()
+            self._release(address)
             raise
 
     def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release()
+            self._release(client_address[0])
 
     def handle_error(self, request, client_address) -> None:  # noqa: ANN001
         """A client that resets or times out is routine (debug); anything else is logged, the server runs on."""
@@ -109,9 +124,14 @@ class LiveViewServer(ThreadingHTTPServer):
         else:
             log.exception("live view: error serving %s", client_address[0])
 
-    def _release(self) -> None:
+    def _release(self, address: str) -> None:
         with self._count_lock:
             self._active -= 1
+            left = self._per_address.get(address, 1) - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                self._per_address.pop(address, None)
 
     def try_open_stream(self) -> bool:
         with self._count_lock:
@@ -135,6 +155,63 @@ class LiveViewHandler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.settings.client_timeout_s
         super().setup()
+        self._reader = DeadlineReader(self.connection, self.server.settings.client_timeout_s)
+        self.rfile = io.BufferedReader(self._reader)  # type: ignore[assignment]
+        self.route = ""
+
+    def handle_one_request(self) -> None:
+        """One request: the head within its deadline, the head's checks, then the route (http.server's
+        own version reads the head with a per-``recv`` timeout only and checks nothing before the route)."""
+        settings = self.server.settings
+        try:
+            if not self.rfile.peek(1):  # wait (idle timeout) for the request to begin; EOF: done
+                self.close_connection = True
+                return
+            self._reader.deadline = time.monotonic() + settings.head_timeout_s
+            self.raw_requestline = self.rfile.readline(MAX_TARGET + 64)
+            if len(self.raw_requestline) > MAX_TARGET + 32 or not self.raw_requestline.endswith(b"\n"):
+                self.requestline = self.request_version = self.command = ""
+                self.close_connection = True
+                self.send_error_json(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_TARGET} bytes")
+                return
+            if not self.parse_request():  # an error was sent (http.server answers 400/414/431/505 itself)
+                return
+            self._reader.deadline = None
+            self.connection.settimeout(settings.client_timeout_s)
+            self.body_read = False
+            try:
+                self._dispatch()
+            finally:  # a body left unread would be parsed as the next request: close instead
+                if not self.body_read and (self.headers.get("Content-Length", "0").strip() != "0"
+                                           or self.headers.get("Transfer-Encoding")):
+                    self.close_connection = True
+            self.wfile.flush()
+        except HeadTimeout:
+            self.close_connection = True
+            log.debug("live view: %s sent no complete request head (or body) within %.1f s", self.address_string(),
+                      settings.head_timeout_s)
+            self._refuse_quietly(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        except TimeoutError as exc:
+            log.debug("live view: %s timed out: %s", self.address_string(), exc)
+            self.close_connection = True
+
+    def _dispatch(self) -> None:
+        route = self._admit()
+        if route is None:
+            return
+        self.route = route
+        handler = getattr(self, "do_" + self.command, None)
+        if handler is None:
+            self.send_error_json(HTTPStatus.NOT_IMPLEMENTED, f"method {self.command[:16]!r} not supported")
+            return
+        handler()
+
+    def _refuse_quietly(self, response: bytes) -> None:
+        try:
+            self.connection.settimeout(1.0)
+            self.connection.sendall(response)
+        except OSError:
+            pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s %s", self.address_string(), format % args)
@@ -156,82 +233,67 @@ class LiveViewHandler(BaseHTTPRequestHandler):
     def send_error_json(self, status: int, message: str, extra: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps({"error": message}).encode(), "application/json", extra)
 
-    # -- checks every request passes -----------------------------------------------------------------------
+    # -- checks every request passes, as soon as its head is read ------------------------------------
     def _admit(self) -> str | None:
-        """The request's path if it may proceed; otherwise an error was sent and None is returned."""
-        if len(self.path) > MAX_TARGET:
+        """The request's path if it may proceed; otherwise a 4xx was sent and None is returned."""
+        path = target_path(self.path)
+        if path is None:
             self.close_connection = True
-            self.send_error_json(HTTPStatus.REQUEST_URI_TOO_LONG, f"request target longer than {MAX_TARGET} bytes")
+            self.send_error_json(HTTPStatus.BAD_REQUEST, "the request target must be a path (/...)")
             return None
-        if not self._authorized():
+        host = parse_host(self.headers.get_all("Host") or [])
+        if host is None:
+            self.close_connection = True
+            self.send_error_json(HTTPStatus.BAD_REQUEST, "send exactly one Host header: name[:port] or [address][:port]")
             return None
-        parts = urlsplit(self.path)
-        return parts.path
+        if not self._authorized(host):
+            return None
+        return path
 
-    def _authorized(self) -> bool:
+    def _authorized(self, host: str) -> bool:
         password = self.server.password
         if password is None:
-            if is_loopback(self.server.settings.host) and not is_loopback(host_name(self.headers.get("Host", ""))):
+            if is_loopback(self.server.settings.host) and not is_loopback(host):
                 self.send_error_json(HTTPStatus.FORBIDDEN, "open the live view as http://127.0.0.1 or http://localhost")
                 return False
             return True
-        given = self.headers.get("Authorization", "")
-        scheme, _, token = given.partition(" ")
-        ok = False
-        if scheme.lower() == "basic" and len(token) < 1024:
-            try:
-                user, _, pw = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                user, pw = "", ""
+        address = self.client_address[0]
+        logins = self.server.logins
+        wait = logins.retry_after(address)
+        if wait is not None:
+            self.close_connection = True
+            self.send_error_json(HTTPStatus.TOO_MANY_REQUESTS, f"too many failed logins; try again in {wait} s",
+                                 {"Retry-After": str(wait)})
+            return False
+        given = self.headers.get("Authorization")
+        ok, user = False, ""
+        if given is not None:
+            scheme, _, token = given.partition(" ")
+            pw = ""
+            if scheme.lower() == "basic" and len(token) < 1024:
+                try:
+                    user, _, pw = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+                except (binascii.Error, UnicodeDecodeError, ValueError):
+                    user, pw = "", ""
             ok = hmac.compare_digest(user.encode(), self.server.settings.username.encode()) & \
                 hmac.compare_digest(pw.encode(), password.encode())
+            if not ok:
+                logins.failure(address, user)
         if not ok:
             self.send_error_json(HTTPStatus.UNAUTHORIZED, "password required",
                                  {"WWW-Authenticate": 'Basic realm="edgecam live view", charset="UTF-8"'})
         return ok
 
     def _json_body(self) -> Any:
-        """The parsed JSON body, or raises ValueError after sending the error."""
-        if self.headers.get("Transfer-Encoding"):
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.LENGTH_REQUIRED, "send the body with a Content-Length, not chunked")
-            raise ValueError
-        length_text = self.headers.get("Content-Length")
-        if length_text is None or not length_text.isdigit():
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            raise ValueError
-        length = int(length_text)
-        if length > MAX_BODY:
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body larger than {MAX_BODY} bytes")
-            raise ValueError
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send Content-Type: application/json")
-            raise ValueError
-        origin = self.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
-            self.close_connection = True
-            self.send_error_json(HTTPStatus.FORBIDDEN, "cross-origin request refused")
-            raise ValueError
-        raw = self.rfile.read(length)
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            self.send_error_json(HTTPStatus.BAD_REQUEST, "body is not JSON")
-            raise ValueError from None
+        """The parsed JSON body, or raises ValueError after sending the 4xx (see ``body.py``)."""
+        return read_json_body(self, self._reader, self.server.settings)
 
     # -- methods -----------------------------------------------------------------------------------------
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
-        path = self._admit()
-        if path is None:
-            return
-        site = self.server.site
+        path, site = self.route, self.server.site
         if path in STATIC:
             name, ctype = STATIC[path]
             self._send(200, site.static(name), ctype)
@@ -249,10 +311,7 @@ class LiveViewHandler(BaseHTTPRequestHandler):
             self.send_error_json(HTTPStatus.NOT_FOUND, "not found")
 
     def do_POST(self) -> None:  # noqa: N802
-        path = self._admit()
-        if path is None:
-            return
-        site = self.server.site
+        path, site = self.route, self.server.site
         if path not in site.POST:
             self.close_connection = True
             self.send_error_json(HTTPStatus.NOT_FOUND, "not found")
@@ -261,7 +320,11 @@ class LiveViewHandler(BaseHTTPRequestHandler):
             body = self._json_body()
         except ValueError:
             return
-        status, value = site.POST[path](body)
+        try:
+            status, value = site.POST[path](body)
+        except Exception:  # a route's own bug: an answer, a logged traceback, the server runs on
+            log.exception("live view: POST %s failed", path)
+            status, value = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error; see the daemon's log"}
         self.send_json(value, status)
 
     # -- the MJPEG stream ----------------------------------------------------------------------------------

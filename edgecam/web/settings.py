@@ -11,7 +11,7 @@ import os
 from pydantic import Field, model_validator
 
 from edgecam.errors import ConfigError
-from edgecam.fields import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
+from edgecam.fields import BasicAuthUser, Bool, ConfigPath, CredentialName, Float, Int, Str, is_loopback, settings
 from edgecam.secrets import resolve_secret
 
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential")
@@ -24,12 +24,12 @@ class WebSettings:
     host: Str = Field(default="127.0.0.1", min_length=1, max_length=255,
                       description="address to listen on (0.0.0.0 or :: for every interface: needs a password)")
     port: Int = Field(default=8080, ge=0, le=65535, description="TCP port (0: any free port, logged)")
-    username: Str = Field(default="edgecam", min_length=1, max_length=255,
+    username: BasicAuthUser = Field(default="edgecam", min_length=1, max_length=255,
                           description="user name asked for with the password (HTTP basic auth)")
     password_file: ConfigPath | None = Field(default=None, max_length=4096, description="file holding the password")
     password_env: Str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255,
                                      description="environment variable holding the password")
-    password_credential: Str | None = Field(
+    password_credential: CredentialName | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_.@:-]+$", max_length=255,
         description="systemd credential name ($CREDENTIALS_DIRECTORY/<name>) holding the password",
     )
@@ -39,6 +39,10 @@ class WebSettings:
     jpeg_quality: Int = Field(default=75, ge=1, le=100, description="stream JPEG quality")
     max_streams: Int = Field(default=3, ge=1, le=16, description="concurrent live streams")
     max_connections: Int = Field(default=16, ge=2, le=256, description="concurrent HTTP connections (more are refused)")
+    max_connections_per_address: Int = Field(
+        default=8, ge=1, le=256, description="concurrent HTTP connections from one client address (more are refused)")
+    head_timeout_s: Float = Field(default=5.0, ge=0.5, le=60.0,
+                                  description="a request's line and headers must arrive within this time")
     client_timeout_s: Float = Field(default=10.0, ge=1.0, le=300.0,
                                     description="a client that sends or reads nothing for this long is dropped")
     events_kept: Int = Field(default=50, ge=1, le=1000, description="recent events shown")

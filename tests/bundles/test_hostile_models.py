@@ -62,6 +62,9 @@ PARAM_EDITS = {
     "layer count": (r"^182 208", "183 208", "header declares 183 layers"),
     # found by the mutation corpus: passes the structural checks, ncnn runs it, the head's shape is wrong
     "head reshape": (r"(Reshape_476 .*?) 1=85", r"\1 1=3", "output '937' holds"),
+    # ncnn copies the input's dimension for a 0: the sizes still add up and 100 garbage boxes come out
+    "reshape zero": (r"(Reshape_476 .*?) 1=85", r"\1 1=0", "zero-size dimension (1=0)"),
+    "conv zero outputs": (r"(Conv_0 .*?) 0=24 ", r"\1 0=0 ", "zero-size dimension (0=0)"),
 }
 
 

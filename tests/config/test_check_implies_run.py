@@ -83,7 +83,8 @@ def broken_variants(tmp_path):
 
 BROKEN = ["empty-host", "hostname-with-scheme", "unknown-model", "garbage-ca-file", "ca-file-is-a-directory",
           "plaintext-password-to-remote", "state-dir-under-a-file", "unknown-tracking-label", "unknown-model-class",
-          "unknown-zone-label", "blank-opencv-path"]
+          "unknown-zone-label", "blank-opencv-path", "web-user-with-colon", "web-credential-dotdot",
+          "reshape-zero-model"]
 
 
 def broken_config(tmp_path, name, port):
@@ -102,6 +103,19 @@ def broken_config(tmp_path, name, port):
         config = write_config(tmp_path, IMAGES, port)
         config.write_text(config.read_text().replace(old, new))
         return config, key, word
+    if name == "web-user-with-colon":
+        config = write_config(tmp_path, IMAGES, port, web='enabled = true\nport = 0\nusername = "ad:min"\n')
+        return config, "[web] username", "':'"
+    if name == "web-credential-dotdot":
+        config = write_config(tmp_path, IMAGES, port, web='enabled = true\nport = 0\npassword_credential = ".."\n')
+        return config, "[web] password_credential", "not a credential name"
+    if name == "reshape-zero-model":
+        param = (SHARED / "models" / "yolov5ss.param").read_text()
+        (tmp_path / "model").mkdir()
+        (tmp_path / "model" / "yolov5ss.param").write_text(param.replace("918 936 0=-1 1=85 2=3", "918 936 0=-1 1=0 2=3"))
+        (tmp_path / "model" / "yolov5ss.bin").symlink_to(SHARED / "models" / "yolov5ss.bin")
+        config = write_config(tmp_path, IMAGES, port, model_path=str(tmp_path / "model" / "yolov5ss.param"))
+        return config, "[model] path", "zero-size dimension"
     if name == "blank-opencv-path":
         config = write_config(tmp_path, IMAGES, port)
         text = config.read_text().replace('source = "images"', 'source = "opencv"').replace(f'path = "{IMAGES}"', 'path = "   "')

@@ -59,6 +59,7 @@ def test_make_run_stays_up_until_ctrl_c_and_ends_cleanly():
             assert proc.poll() is None, f"make run ended by itself after {time.monotonic() - started:.0f} s"
             time.sleep(0.5)
         events_before = text().count("edgecam/demo/events")
+        before_ctrl_c = len(text())
         os.write(master, b"\x03")  # Ctrl-C
         assert proc.wait(90) == 0, text()[-3000:]
     finally:
@@ -70,7 +71,7 @@ def test_make_run_stays_up_until_ctrl_c_and_ends_cleanly():
     out = text()
     assert "Traceback" not in out and "KeyboardInterrupt" not in out and "*** " not in out, out[-3000:]
     assert "demo: stopping (Ctrl-C)" in out
-    after = out[out.index("demo: stopping"):]
+    after = out[before_ctrl_c:]  # the demo's own line may come before or after the daemon's last messages
     assert "edgecam/demo/availability" in after and after.rstrip().count("offline") >= 1  # the clean stop
     assert events_before > 1
 

@@ -55,7 +55,7 @@ def test_coasting_tracks_look_different_from_confirmed_ones(live_view, browser, 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    view = live_view(fps=10, script=without("dog", 10), tracking={"max_missed": 1000})
+    view = live_view(fps=10, script=without("dog", 10), tracking={"max_missed_s": 100.0})
     wait = WebDriverWait(browser, 60)
     browser.get(view.url)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tracks li.coasting"))  # the dog, lost
@@ -90,7 +90,7 @@ def test_each_event_row_shows_when_that_message_happened(live_view, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     # the dog leaves after 1.5 s and ends 3 frames later: its 'end' comes well over a second after its 'new'
-    view = live_view(fps=20, script=without("dog", 30), tracking={"max_missed": 3})
+    view = live_view(fps=20, script=without("dog", 30), tracking={"max_missed_s": 0.15})
     wait = WebDriverWait(browser, 60)
     browser.get(view.url)
     rows = lambda d: d.execute_script(  # noqa: E731 - (datetime, text) of every row, read at once

@@ -41,7 +41,7 @@ def test_screenshots_of_the_live_view(live_view, browser, tmp_path):
 
     from edgecam.config.loader import check_text
 
-    view = live_view(fps=10, script=without("dog", 10), tracking={"max_missed": 1000})
+    view = live_view(fps=10, script=without("dog", 10), tracking={"max_missed_s": 100.0})
     config = tmp_path / "edgecam.toml"  # the editor saves here (as the daemon attaches its config)
     config.write_text(f'[camera]\nid = "yard"\nsource = "images"\npath = "{tmp_path}"\n')
     view.publisher.attach_editor(config, lambda zones, masks: None, check_text)

@@ -32,7 +32,7 @@ from edgecam.publishers.mqtt import discovery
 from edgecam.publishers.mqtt.messages import encode
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings
 from edgecam.publishers.mqtt.topics import Topics, discovery_topic
-from edgecam.records import load_record, save_record
+from edgecam.records import load_record, move_aside, save_record
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,24 @@ RECORD = "discovery.json"
 def _str_map(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(k): str(v) for k, v in value.items() if isinstance(v, str)}
+    return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
 def _str_set(value: object) -> set[str]:
-    return {str(v) for v in value} if isinstance(value, list) else set()
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
+
+
+def _record_problem(record: dict) -> str | None:
+    """Why a discovery record read back is not one this module wrote, or None."""
+    for key in ("components", "removed"):
+        value = record.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return f'"{key}" is not an object of strings'
+    for key in ("labels", "zones", "diagnostics"):
+        value = record.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f'"{key}" is not a list of strings'
+    return None
 
 
 def _configs(value: object) -> dict[str, dict]:
@@ -88,6 +101,10 @@ class Announcer:
         self.fixed_zones = tuple(zones)
         self.zone_labels = {z: tuple(ls) for z, ls in (zone_labels or {}).items() if ls}  # zones that watch some labels
         record = load_record(self.path)
+        problem = _record_problem(record)
+        if problem is not None:
+            move_aside(self.path, problem)
+            record = {}
         self.previous: dict[str, str] = _str_map(record.get("components"))
         self.removed: dict[str, str] = _str_map(record.get("removed"))
         self.configs: dict[str, dict] = _configs(record.get("configs"))

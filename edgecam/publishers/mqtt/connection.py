@@ -11,6 +11,8 @@ import secrets
 import ssl
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edgecam.errors import ConfigError
 from edgecam.fields import is_loopback
@@ -101,9 +103,16 @@ def build_client(
     return client
 
 
+MAX_PACKET = 64 * 1024  # bytes: the largest packet an MQTT 5 broker may send us (commands are tiny)
+
+
 def connect_async(client: mqtt.Client, settings: MqttSettings) -> None:
     """Start connecting in paho's network thread; it keeps retrying with capped backoff."""
     v5 = settings.protocol == "5"
-    kwargs = {"clean_start": True} if v5 else {}
+    kwargs: dict = {}
+    if v5:  # the broker must not send us anything larger (MQTT 5 CONNECT "Maximum Packet Size")
+        props = Properties(PacketTypes.CONNECT)
+        props.MaximumPacketSize = MAX_PACKET
+        kwargs = {"clean_start": True, "properties": props}
     client.connect_async(settings.host, settings.port, settings.keepalive, **kwargs)
     client.loop_start()

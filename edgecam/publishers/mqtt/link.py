@@ -21,10 +21,12 @@ import paho.mqtt.client as mqtt
 from edgecam.publishers.mqtt.connection import build_client, connect_async
 from edgecam.publishers.mqtt.ownership import OFFLINE, ONLINE, Ownership
 from edgecam.publishers.mqtt.settings import MqttSettings
+from edgecam.warnlimit import RateLimitedWarnings
 
 log = logging.getLogger(__name__)
 
 _AVAILABILITY_QOS = 1
+MAX_INBOUND = 1024  # bytes: every subscribed message (a command, Home Assistant's birth) is a few bytes
 
 
 class MqttLink:
@@ -63,6 +65,8 @@ class MqttLink:
         self.connects = 0
         self.connect_failures = 0
         self.last_error: str | None = None
+        self.oversized = 0  # inbound messages dropped unread for their size
+        self._oversized_warnings = RateLimitedWarnings()
         self._client: mqtt.Client | None = None
 
     # -- lifetime --------------------------------------------------------------------------------
@@ -112,6 +116,7 @@ class MqttLink:
             "reconnects": max(0, self.connects - 1),
             "connect_failures": self.connect_failures,
             "last_error": self.last_error,
+            "oversized_dropped": self.oversized,
         }
 
     # -- sending ---------------------------------------------------------------------------------
@@ -264,6 +269,13 @@ class MqttLink:
         self.last_error = message
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        size = len(msg.payload)
+        if size > MAX_INBOUND:  # dropped before it is copied or decoded (paho holds it only until we return)
+            self.oversized += 1
+            self._oversized_warnings.warn(msg.topic, log, "MQTT: dropped a %d-byte message on %s (at most %d bytes); "
+                                          "limit it at the broker too (mosquitto: max_packet_size)",
+                                          size, msg.topic[:200], MAX_INBOUND)
+            return
         try:
             if self._on_ownership(client, msg.topic, bytes(msg.payload)):
                 return

@@ -19,7 +19,6 @@ Guarantees (see the README's MQTT section):
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.errors import UsageError
 from edgecam.identity import Instance
+from edgecam.jsonlimits import JsonLimitError, loads_bounded
 from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
@@ -252,8 +252,8 @@ class MqttPublisher:
             for row in rows:
                 if row.topic == self.topics.events:
                     try:
-                        payload = json.loads(row.payload)
-                    except ValueError:
+                        payload = loads_bounded(row.payload)
+                    except JsonLimitError:
                         continue
                     if isinstance(payload, dict):
                         journal.apply_payload(payload)

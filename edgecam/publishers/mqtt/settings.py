@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgecam.fields import Bool, ConfigPath, Float, Int, Str, is_loopback, settings
+from edgecam.fields import Bool, ConfigPath, CredentialName, Float, Int, Str, is_loopback, settings
 
 _TOPIC_PREFIX = r"^[^/+#\s]+(/[^/+#\s]+)*$"  # topic levels without wildcards or empty levels
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -48,7 +48,7 @@ class MqttSettings:
     password_file: ConfigPath | None = Field(default=None, max_length=4096, description="file holding the broker password")
     password_env: Str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255,
                                      description="environment variable holding the password")
-    password_credential: Str | None = Field(
+    password_credential: CredentialName | None = Field(
         default=None, pattern=r"^[A-Za-z0-9_.@:-]+$", max_length=255,
         description="systemd credential name ($CREDENTIALS_DIRECTORY/<name>) holding the password",
     )

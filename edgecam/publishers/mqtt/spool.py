@@ -18,7 +18,9 @@ moved aside (``spool.sqlite3.corrupt-<time>``) with a warning and a fresh spool 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -65,6 +67,13 @@ def row_problem(topic: object, payload: object, qos: object, retain: object) -> 
     return None
 
 
+def _schema_problem(exc: sqlite3.OperationalError) -> bool:
+    """An OperationalError that says the file is an SQLite database with a foreign schema (not a disk or
+    permission problem)."""
+    text = str(exc)
+    return text.startswith(("no such column", "no such table")) or "has no column" in text
+
+
 class Spool:
     """Thread-safe FIFO of MQTT messages in one SQLite file. Ids increase in insertion order."""
 
@@ -85,16 +94,17 @@ class Spool:
         self._last_full_warning = -1e18
         self._unwarned_drops = 0
         self.rejected = 0  # malformed rows moved to the ``rejected`` table
+        self._set_aside_non_files()
         try:
             self._open()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) or not self.path.exists():
+        except (sqlite3.DatabaseError, ValueError, TypeError, OverflowError) as exc:
+            if not self.path.exists() or (isinstance(exc, sqlite3.OperationalError) and not _schema_problem(exc)):
                 raise self._open_error(exc) from exc
             if getattr(self, "_db", None) is not None:
                 self._db.close()
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            if move_aside(self.path, f"not an SQLite database: {exc}") is None:
+            if move_aside(self.path, f"not an edgecam spool: {exc}") is None:
                 raise self._open_error(exc) from exc
             try:
                 self._open()
@@ -102,6 +112,23 @@ class Spool:
                 raise self._open_error(exc2) from exc2
         except (sqlite3.Error, OSError) as exc:
             raise self._open_error(exc) from exc
+
+    def _set_aside_non_files(self) -> None:
+        """A symbolic link, directory or other non-file where the spool or its WAL files belong is moved
+        aside (SQLite would follow a link and write to its target, or fail on a directory)."""
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"), Path(f"{self.path}-journal")):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise self._open_error(exc) from exc
+            if stat.S_ISREG(st.st_mode):
+                continue
+            kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else \
+                "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            if move_aside(path, kind) is None:
+                raise self._open_error(OSError(f"{path} is {kind} and cannot be moved aside"))
 
     def _open_error(self, exc: BaseException) -> SpoolOpenError:
         return SpoolOpenError(
