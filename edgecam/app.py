@@ -18,6 +18,7 @@ import numpy as np
 
 from edgecam.config.schema import Settings
 from edgecam.controls import Controls
+from edgecam.latency import LatencyWindow
 from edgecam.runtime.health import Health
 from edgecam.runtime.pipeline import Pipeline
 
@@ -25,9 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def build_detector(settings: Settings):
-    from edgecam.detectors.base import load_detector_class
+    import dataclasses
 
-    return load_detector_class(settings.model.backend).from_settings(settings.model)
+    from edgecam.detectors.base import load_detector_class
+    from edgecam.detectors.settings import resolve_threads
+
+    threads = resolve_threads(settings.model.threads, settings.camera.decodes_in_process())
+    if threads != settings.model.threads:
+        log.info("model threads = %d (auto, source %s)", threads, settings.camera.source)
+    model = dataclasses.replace(settings.model, threads=threads)
+    return load_detector_class(model.backend).from_settings(model)
 
 
 def warm_up_detector(detector, settings: Settings):
@@ -44,7 +52,8 @@ def warm_up_detector(detector, settings: Settings):
                    max_s=t.warmup_max_s, flat_c_per_run=t.warmup_flat_c_per_run)
 
 
-def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None) -> list:
+def build_publishers(settings: Settings, controls: Controls, detector, state_dir: Path | None = None,
+                     latency: LatencyWindow | None = None) -> list:
     """Every publisher the config turns on, in registry order; ``state_dir`` is the camera's (locked)
     state directory (default: ``<[output] state_dir>/<camera>``)."""
     from edgecam.config.loader import parse_config
@@ -55,7 +64,7 @@ def build_publishers(settings: Settings, controls: Controls, detector, state_dir
     context = PublisherContext(
         settings.camera.id, controls, tuple(detector.class_names), configured_labels(settings), settings.zones,
         settings.masks, state_dir or camera_state_dir(Path(settings.output.state_dir), settings.camera.id),
-        parse_config)
+        parse_config, latency)
     pubs = []
     for plugin in PUBLISHERS:
         section, _, key = plugin.switch.partition(".")
@@ -64,12 +73,34 @@ def build_publishers(settings: Settings, controls: Controls, detector, state_dir
     return pubs
 
 
-def build_capture(settings: Settings, base_dir: Path):
+def connect_event_history(publishers: list) -> object | None:
+    """The event history publisher, wired to its neighbours: the live view serves its store, MQTT announces
+    and publishes a "Last <label>" image per label.  None when ``[events]`` is off."""
+    events = next((p for p in publishers if p.kind == "events"), None)
+    if events is not None:
+        for p in publishers:
+            if p.kind == "web":
+                p.events = events
+            elif p.kind == "mqtt":
+                p.announce_last_snapshots()
+                events.on_snapshot = p.publish_last_snapshot
+    return events
+
+
+def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
+    """The capture thread; ``packet_sink`` (the event history's clips) goes to a source that offers packets."""
     from edgecam.runtime.capture import CaptureThread
     from edgecam.sources.base import load_source_class
 
     cls = load_source_class(settings.camera.source)
-    return CaptureThread(lambda: cls.from_settings(settings.camera, base_dir=base_dir), settings.camera)
+
+    def open_source():
+        source = cls.from_settings(settings.camera, base_dir=base_dir)
+        if packet_sink is not None and hasattr(source, "set_packet_sink"):
+            source.set_packet_sink(packet_sink)
+        return source
+
+    return CaptureThread(open_source, settings.camera)
 
 
 def build_tracker(settings: Settings):
@@ -143,25 +174,34 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
         state_dir = None
-        if settings.mqtt.enabled or settings.web.enabled:  # spool, discovery record, journal, controls
+        if settings.mqtt.enabled or settings.web.enabled or settings.events.enabled:  # spool, journal, controls, history
             from edgecam.runtime.controlstore import ControlStore
             from edgecam.runtime.statedir import claim_state_dir
 
             state_dir = stack.enter_context(claim_state_dir(Path(settings.output.state_dir), cam.id))
             ControlStore(state_dir).restore(controls)  # values set over MQTT / the live view win over the config
-        publishers = build_publishers(settings, controls, detector, state_dir)
+        latency = LatencyWindow()  # capture → MQTT publish (without MQTT: → hand-over to the publishers)
+        publishers = build_publishers(settings, controls, detector, state_dir, latency)
         web = next((p for p in publishers if getattr(p, "kind", None) == "web"), None)
         if web is not None:  # the page's zone/mask editor saves to this config and applies to this tracker
             from edgecam.config.loader import check_text
 
             web.attach_editor(Path(config_path), tracker.set_regions, check_text)
+        events = connect_event_history(publishers)
+        if events is not None:
+            tracker = events.naming(tracker)  # every end event names its snapshot and clip
         for p in publishers:
             if hasattr(p, "on_fatal"):  # e.g. another live daemon owns this camera on the broker
                 p.on_fatal = stop.set
             p.start()
             stack.callback(p.close)
 
-        capture = build_capture(settings, Path(config_path).resolve().parent)
+        capture = build_capture(settings, Path(config_path).resolve().parent,
+                                events.packet_sink if events is not None else None)
+        # the capture supervisor's heartbeat, not the camera's frames: an outage is no hang
+        # (it stops only while an abandoned read does not return: a hung read, or a dead thread)
+        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
+        capture.heartbeat = lambda: health.stamp("capture")
         capture.start()
         stack.callback(capture.stop)
 
@@ -169,12 +209,10 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
         if thermal is not None:  # already at the soft limit after the warm-up: start throttled
             capture.set_fps(thermal.prime(warm.end_c, time.monotonic()))
         motion = MotionGate(settings.motion) if settings.motion.enabled else None
-        health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))
         health.register("inference", 20.0)
         ready = ["running: {} at {}, camera {}; {}".format(detector.name, settings.model.size, cam.id, warm.summary())]
 
-        def on_first_frame() -> None:  # READY=1 once the model is warm and the camera delivers
-            notifier.ready(ready[0])
+        def on_first_frame() -> None:
             log.info("edgecam running: camera %s (%s), model %s", cam.id, cam.source, detector.name)
 
         pipeline = Pipeline(
@@ -183,6 +221,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             extra_stats=lambda: {**warm.stats(), **capture.stats(), **_publisher_stats(publishers)},
             stats_interval_s=settings.output.stats_interval_s, max_frames=max_frames,
             on_first_frame=on_first_frame,
+            camera=lambda: (capture.camera, capture.losses), latency=latency,
+            measure_latency=not settings.mqtt.enabled,
         )
 
         for p in publishers:
@@ -202,6 +242,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
                                throttled=bool(s.get("throttled")), dropped_frames=s.get("dropped_frames"))
 
         watchdog.status_provider = status
+        # READY=1 once the model is warm and capture runs, camera or not: an outage is no failed start
+        notifier.ready(ready[0])
         pipeline.run()
         fatal = next((e for e in (getattr(p, "fatal_error", None) for p in publishers) if e is not None), None)
         if fatal is not None:

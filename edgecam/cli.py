@@ -28,7 +28,8 @@ _size = cliargs.size
 def _add_model_args(p: argparse.ArgumentParser, conf: bool = True) -> None:
     p.add_argument("--model", default="yolov5ss", help="known name, bundle dir or .param path (default yolov5ss)")
     p.add_argument("--size", type=_size, default=None, help="input size, multiple of 32 (default: the model's)")
-    p.add_argument("--threads", type=cliargs.threads, default=4, help="ncnn threads, 1 to 64 (default 4)")
+    p.add_argument("--threads", type=cliargs.threads, default=4,
+                   help="ncnn threads, 1 to 64, or auto (bench --pipeline: per source, as the daemon) (default 4)")
     p.add_argument("--powersave", type=int, choices=(0, 1, 2), default=0, help="0 all, 1 little, 2 big cores")
     p.add_argument("--no-fp16", action="store_true", help="disable fp16 storage/arithmetic")
     p.add_argument("--max-pixels", type=cliargs.max_pixels, default=MAX_PIXELS_DEFAULT,
@@ -71,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=_positive_int, default=60, help="frames per --pipeline round (default 60)")
     p.add_argument("--rounds", type=_positive_int, default=3,
                    help="--pipeline rounds, interleaved with raw blocks; medians are compared (default 3)")
+    p.add_argument("--events", choices=("off", "auto", "clips"), default="auto",
+                   help="--pipeline event history: off, auto (the default [events]: snapshots) or clips "
+                        "(software-encoded clips, [events] clips = \"on\")")
     p.add_argument("--broker", default=None, help="host:port of an MQTT broker for --pipeline (default: start a local mosquitto)")
     p.add_argument("--lores", type=_lores, default=(640, 360), metavar="WxH",
                    help="frame size of a --pipeline yuv420: source (default 640x360, the picamera2 lores default)")
@@ -84,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate a config file")
     p.add_argument("--config", type=Path, required=True)
+    p.add_argument("--probe", action="store_true",
+                   help="also open the camera once: codec, size and fps, or the camera's own error")
 
     return parser
 
@@ -238,6 +244,23 @@ def cmd_check(args) -> int:
         return exc.exit_code
     for line in lines:
         print(line)
+    if getattr(args, "probe", False):
+        return _probe(args.config)
+    return 0
+
+
+def _probe(config: Path) -> int:
+    from edgecam.config.loader import load_checked
+    from edgecam.errors import SourceError, one_line
+    from edgecam.sources.probe import probe_camera
+
+    settings, _ = load_checked(config)
+    try:
+        line = probe_camera(settings.camera, base_dir=Path(config).resolve().parent)
+    except SourceError as exc:
+        print(f"edgecam check: camera {settings.camera.id}: {one_line(str(exc))}", file=sys.stderr)
+        return 1
+    print(f"camera {settings.camera.id}: {line}")
     return 0
 
 

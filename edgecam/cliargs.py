@@ -61,7 +61,12 @@ def float_range(low: float, high: float, name: str = "number", low_open: bool = 
 
 
 size = _checked(_int, size_problem, "size")
-threads = _checked(_int, threads_problem, "threads")
+_threads = _checked(_int, threads_problem, "threads")
+
+
+def threads(text: str) -> int | str:
+    """A thread count, or ``auto`` (resolved where the source is known: ``[model] threads``)."""
+    return "auto" if text.strip().lower() == "auto" else _threads(text)
 max_pixels = _checked(_int, max_pixels_problem, "max_pixels")
 conf = _checked(_float, conf_problem, "conf")
 iou = float_range(0.0, 1.0, "iou")

@@ -132,6 +132,8 @@ class Event:
     stationary: bool = False  # its box has not moved for ``[tracking] stationary_s``
     entered_zones: tuple[str, ...] = ()  # zones it counts in since its previous event (``new``: all it is in)
     exited_zones: tuple[str, ...] = ()  # zones it no longer counts in since its previous event (``end``: all)
+    snapshot: str | None = None  # an ``end``'s evidence: live-view URLs (event history), None when none
+    clip: str | None = None
 
     def to_payload(self) -> dict:
         payload = {
@@ -151,6 +153,9 @@ class Event:
             payload["entered_zones"] = list(self.entered_zones)
         if self.exited_zones:
             payload["exited_zones"] = list(self.exited_zones)
+        if self.type == "end":
+            payload["snapshot"] = self.snapshot
+            payload["clip"] = self.clip
         if self.reason is not None:
             payload["reason"] = self.reason
         return payload
@@ -170,6 +175,7 @@ class TrackView:
     zones: tuple[str, ...] = ()
     stationary: bool = False
     missed: int = 0
+    top_score: float = 0.0  # the best detection score so far: it rises in the frame that showed the object best
 
 
 @dataclass(frozen=True, slots=True)

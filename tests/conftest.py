@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from broker import Mosquitto, MqttRecorder  # noqa: E402
 from sharedkit import HORSE, MODELS, SHARED  # noqa: E402
+from rtspkit import rtsp_camera  # noqa: E402,F401 - the RTSP camera fixture
 
 # the installed package never looks beside the checkout: point the resolver (and every daemon or CLI
 # subprocess a test starts) at the seed models, unless the caller already chose a directory

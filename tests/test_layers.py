@@ -30,7 +30,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("edgecam.sources", "edgecam.detectors", "edgecam.tracking", "edgecam.events"),
     ("edgecam.bundles", "edgecam.render"),
     ("edgecam", "edgecam.domain", "edgecam.errors", "edgecam.limits", "edgecam.files", "edgecam.records", "edgecam.jsonlimits", "edgecam.warnlimit",
-     "edgecam.fields", "edgecam.names", "edgecam.secrets", "edgecam.confidence", "edgecam.controls",
+     "edgecam.fields", "edgecam.names", "edgecam.secrets", "edgecam.confidence", "edgecam.controls", "edgecam.redact",
+     "edgecam.latency",
      "edgecam.plugins", "edgecam.known_models", "edgecam.identity"),  # the ground floor (known_models: the pinned model hashes)
 )
 PACKAGES = ("edgecam", "deploy")

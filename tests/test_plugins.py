@@ -23,14 +23,15 @@ from edgecam.sources.base import SOURCES, FrameSource, create_source
 from sharedkit import HORSE, REPO
 
 
-CAMERA = {"picamera2": 'path = "0"', "opencv": 'path = "rtsp://cam.local/stream"', "images": f'path = "{HORSE}"'}
+CAMERA = {"picamera2": 'path = "0"', "opencv": 'path = "rtsp://cam.local/stream"', "images": f'path = "{HORSE}"',
+          "stream": 'path = "rtsp://cam.local/stream"'}
 
 
 def test_the_registries_know_every_plugin():
-    assert SOURCES.kinds() == ("picamera2", "opencv", "images")  # the first is the default
+    assert SOURCES.kinds() == ("picamera2", "opencv", "images", "stream")  # the first is the default
     assert DETECTORS.kinds() == ("ncnn",)
-    assert PUBLISHERS.kinds() == ("stdout", "mqtt", "web")
-    with pytest.raises(KeyError, match=r"unknown publisher 'nope'; known: mqtt, stdout, web"):
+    assert PUBLISHERS.kinds() == ("stdout", "mqtt", "events", "web")
+    with pytest.raises(KeyError, match=r"unknown publisher 'nope'; known: events, mqtt, stdout, web"):
         load_publisher_class("nope")
 
 
@@ -72,17 +73,19 @@ def test_every_publisher_kind_round_trips(tmp_path):
         assert type(publisher) is plugin.load() and isinstance(publisher, Publisher)
         if plugin.settings is not None:  # the section it is built from is its registered model
             assert type(getattr(settings, plugin.sections[0])) is plugin.settings_model()
-    stdout, mqtt, web = publishers
+    stdout, mqtt, events, web = publishers
     assert mqtt.state_dir == tmp_path and mqtt.topics.camera == settings.camera.id
+    assert events.directory == tmp_path / "events" and events.clip_mode is None  # picamera2: auto = no clips yet
     assert web.zones == settings.zones and web.class_names == _Classes.class_names and web.parse_config is parse_config
-    assert set(_publisher_stats(publishers)) == {"mqtt"}  # each publisher's own counters under its kind
+    assert set(_publisher_stats(publishers)) == {"mqtt", "events"}  # each publisher's own counters under its kind
 
 
 @pytest.mark.parametrize("switch", PUBLISHERS.kinds())
 def test_a_publisher_is_built_only_when_its_switch_is_on(switch, tmp_path):
     flags = {kind: "true" if kind == switch else "false" for kind in PUBLISHERS.kinds()}
     settings = parse_config(f'[output]\nstdout = {flags["stdout"]}\n[mqtt]\nenabled = {flags["mqtt"]}\n'
-                            f'host = "127.0.0.1"\n[web]\nenabled = {flags["web"]}\nport = 0\n')
+                            f'host = "127.0.0.1"\n[web]\nenabled = {flags["web"]}\nport = 0\n'
+                            f'[events]\nenabled = {flags["events"]}\n')
     assert [type(p).kind for p in build_publishers(settings, Controls(), _Classes(), tmp_path)] == [switch]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgecam.config.loader import load_checked
-from edgecam.config.redact import redact_url
+from edgecam.redact import redact_url
 from edgecam.config.schema import Settings
 
 _ALWAYS_SHOWN = {

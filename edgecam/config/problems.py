@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from edgecam.config.locate import KeyPath
-from edgecam.config.redact import redact_url
+from edgecam.redact import redact_url
 
 
 @dataclass(frozen=True)

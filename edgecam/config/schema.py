@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from edgecam.config.plugins import DETECTORS, SOURCES, AnyCameraSettings, AnyDetectorSettings, default_model
+from edgecam.events.settings import EventsSettings
 from edgecam.fields import Bool, ConfigPath, Float, settings
 from edgecam.names import unique_names
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
@@ -52,6 +53,7 @@ class Settings:
     thermal: ThermalSettings = Field(default_factory=ThermalSettings)
     motion: MotionSettings = Field(default_factory=MotionSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
 
     @field_validator("zones")
     @classmethod

@@ -7,6 +7,7 @@ loaded 2-core development machine, whose ncnn helpers keep its OpenMP pool busy 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from edgecam.bundles.resolver import Bundle, resolve, validate
 from edgecam.detectors.preprocess import Letterbox, letterbox, unletterbox
-from edgecam.detectors.settings import DetectorSettings
+from edgecam.detectors.settings import DetectorSettings, resolve_threads
 from edgecam.detectors.yolo import decode, nms
 from edgecam.domain import Detections, Frame, Inference, PixelFormat
 from edgecam.errors import ModelError
@@ -50,6 +51,9 @@ class NcnnDetector:
 
     def __init__(self, bundle: Bundle, settings: DetectorSettings) -> None:
         validate(bundle)  # never let ncnn see a malformed file
+        if not isinstance(settings.threads, int):  # "auto" with no camera to ask (the app resolves it per
+            # source): every core, as nothing else of this process is known to need one
+            settings = dataclasses.replace(settings, threads=resolve_threads(settings.threads, decodes_in_process=False))
         self.bundle = bundle
         self.settings = settings
         m = bundle.manifest

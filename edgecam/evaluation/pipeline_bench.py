@@ -18,7 +18,10 @@ Noise on a shared machine hits both sides: raw blocks (``forward()`` over the sa
 preprocessed once) and pipeline blocks alternate — raw, pipeline, raw, ..., raw — and the medians
 are compared.  Pipeline fps is steady-state throughput: frames published per second between the
 first and the last frame of a block.  The last printed line is
-``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``.
+``pipeline_fps=F raw_fps=G ratio=R`` with ``R = F / G``; the line before it reports, among others,
+``latency_ms p50=… p95=…``: each frame's capture time to the MQTT publish of its detections (the
+daemon's ``latency_ms`` stats).  A ``rtsp://``/``http(s)://`` SOURCE is read by the ``stream`` source
+(PyAV), live: frames the pipeline cannot take are dropped, as in the daemon.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ class PipelineBenchResult:
     published: int = 0  # MQTT messages the publisher handed to the broker
     stage_ms: dict = field(default_factory=dict)  # {stage: {n, wall_ms, cpu_ms}} mean per call, all blocks
     overlap: bool = False  # stages overlapped in three threads (else run in turn)
+    cpu_ms_per_frame: float = 0.0  # the whole process's CPU time (every thread) per pipeline frame
+    events: str = "auto"  # the event history's mode (--events)
+    latency_ms: dict = field(default_factory=dict)  # {"p50", "p95"}: capture → MQTT publish, timed rounds
 
     def line(self) -> str:
         return f"pipeline_fps={self.pipeline_fps:.2f} raw_fps={self.raw_fps:.2f} ratio={self.ratio:.3f}"
@@ -71,6 +77,8 @@ def parse_source(spec: str) -> tuple[str, str]:
     from edgecam.evaluation.yuv_replay import PREFIX
     from edgecam.sources.images import list_images
 
+    if spec.split("://", 1)[0].lower() in ("rtsp", "rtsps", "http", "https") and "://" in spec:
+        return "stream", spec
     if spec.startswith("opencv:"):
         target = spec.removeprefix("opencv:")
         if not target:
@@ -105,20 +113,25 @@ def source_factory(kind: str, settings, lores: tuple[int, int], stride: int | No
 
 def bench_settings(source: str, path: str, model: str, size: int, threads: int, host: str, port: int,
                    state_dir: Path, conf: float = CONF_DEFAULT, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
-                   max_pixels: int = MAX_PIXELS_DEFAULT):
-    """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT."""
+                   max_pixels: int = MAX_PIXELS_DEFAULT, events: str = "auto"):
+    """Daemon settings that play SOURCE unpaced with every frame inferred and published over MQTT.
+
+    ``events``: ``off`` (no event history), ``auto`` (the default ``[events]``: snapshots, clips only by stream
+    copy, which a file source cannot offer), ``clips`` (``clips = "on"``: software-encoded clips)."""
     from edgecam.config.plugins import CAMERA_SETTINGS
     from edgecam.config.schema import OutputSettings, Settings
     from edgecam.detectors.settings import DetectorSettings
+    from edgecam.events.settings import EventsSettings
     from edgecam.publishers.mqtt.settings import MqttSettings
     from edgecam.runtime.settings import MotionSettings, ThermalSettings
     from edgecam.tracking.settings import TrackerSettings
     from edgecam.web.settings import WebSettings
 
+    loop = {} if source == "stream" else {"loop": True}
     return Settings(
         camera=CAMERA_SETTINGS["images" if source == "yuv420" else source](
-            id="bench", path=path, fps=UNPACED_FPS, loop=True, max_pixels=max_pixels,
-            **({} if source == "opencv" else {"hold_s": 0.0})),  # every frame read and decoded
+            id="bench", path=path, fps=UNPACED_FPS, max_pixels=max_pixels, **loop,
+            **({} if source in ("opencv", "stream") else {"hold_s": 0.0})),  # every frame read and decoded
         model=DetectorSettings(path=model, size=size, threads=threads, conf=conf, iou=iou, fp16=fp16,
                                powersave=powersave),
         mqtt=MqttSettings(host=host, port=port, client_id="edgecam-bench"),
@@ -127,6 +140,7 @@ def bench_settings(source: str, path: str, model: str, size: int, threads: int, 
         thermal=ThermalSettings(enabled=False),
         tracking=TrackerSettings(publish_detections="all"),  # every frame's detections: the heaviest feed
         web=WebSettings(enabled=False),  # the bench measures the MQTT path
+        events=EventsSettings(enabled=events != "off", clips="on" if events == "clips" else "auto"),
     )
 
 
@@ -214,12 +228,14 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                      frames: int = 60, rounds: int = 3, broker: tuple[str, int] | None = None,
                      conf: float = CONF_DEFAULT, iou: float = 0.45, fp16: bool = True, powersave: int = 0,
                      progress=None, lores: tuple[int, int] = (640, 360), stride: int | None = None,
-                     overlap: bool | None = None, max_pixels: int = MAX_PIXELS_DEFAULT) -> PipelineBenchResult:
+                     overlap: bool | None = None, max_pixels: int = MAX_PIXELS_DEFAULT,
+                     events: str = "auto") -> PipelineBenchResult:
     """Interleave raw and pipeline blocks of ``frames`` frames, ``rounds`` times; compare medians."""
     from edgecam.app import build_detector, build_publishers, build_tracker, warm_up_detector
     from edgecam.bundles.resolver import resolve
     from edgecam.runtime.capture import CaptureThread
     from edgecam.controls import Controls
+    from edgecam.latency import LatencyWindow
     from edgecam.runtime.pipeline import Pipeline
     from edgecam.runtime.stats import StageTimes
 
@@ -236,14 +252,19 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
             broker = ("127.0.0.1", port)
             say(f"mosquitto on 127.0.0.1:{port}")
         settings = bench_settings(kind, path, model, size, threads, broker[0], broker[1], work / "state",
-                                  conf=conf, iou=iou, fp16=fp16, powersave=powersave, max_pixels=max_pixels)
+                                  conf=conf, iou=iou, fp16=fp16, powersave=powersave, max_pixels=max_pixels,
+                                  events=events)
         detector = build_detector(settings)
         stack.callback(detector.close)
         warm_up_detector(detector, settings)
         controls = Controls(detection_enabled=True, conf=settings.model.conf)
         tracker = build_tracker(settings)
-        publishers = build_publishers(settings, controls, detector)
-        mqtt = publishers[0]
+        latency = LatencyWindow()
+        publishers = build_publishers(settings, controls, detector, latency=latency)
+        mqtt = next(p for p in publishers if p.kind == "mqtt")
+        recorder = next((p for p in publishers if p.kind == "events"), None)
+        if recorder is not None:
+            tracker = recorder.naming(tracker)
         for p in publishers:
             p.start()
             stack.callback(p.close)
@@ -258,6 +279,7 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
 
         times = StageTimes()
         modes: list[bool] = []
+        cpu = [0.0, 0]  # process CPU seconds and frames over the timed pipeline blocks
 
         def pipeline_block() -> FrameTimes:
             clock = FrameTimes()
@@ -266,13 +288,18 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
                             max_frames=frames, overlap=overlap)
             pipe.times = times
             modes.append(pipe.overlap)
+            cpu0 = time.process_time()
             pipe.run()
+            cpu[0] += time.process_time() - cpu0
+            cpu[1] += len(clock.times)
             if capture.error is not None:
                 raise UsageError(f"--pipeline {source_spec}: {capture.error}")
             return clock
 
         pipeline_block()  # warm the path (threads, caches, broker connection) once, untimed
         times.reset()
+        cpu[:] = [0.0, 0]
+        latency.clear()
         raw_fps: list[float] = []
         pipe_fps: list[float] = []
         raw_all: list[float] = []
@@ -289,11 +316,12 @@ def measure_pipeline(source_spec: str, model: str = "yolov5ss", size: int | None
         published = mqtt.stats().get("published", 0)
     pf, rf = statistics.median(pipe_fps), statistics.median(raw_fps)
     return PipelineBenchResult(
-        model=detector.name, size=size, threads=threads, source=source_spec, frames_per_round=frames,
+        model=detector.name, size=size, threads=detector.settings.threads, source=source_spec, frames_per_round=frames,
         pipeline_fps=pf, raw_fps=rf, ratio=pf / rf if rf > 0 else 0.0,
         rounds_pipeline_fps=tuple(round(x, 2) for x in pipe_fps), rounds_raw_fps=tuple(round(x, 2) for x in raw_fps),
         raw_forward_ms=statistics.fmean(raw_all), published=published,
-        stage_ms=times.summary(), overlap=modes[-1],
+        stage_ms=times.summary(), overlap=modes[-1], cpu_ms_per_frame=1e3 * cpu[0] / max(1, cpu[1]), events=events,
+        latency_ms=latency.percentiles(),
     )
 
 
@@ -311,12 +339,14 @@ def run_pipeline_bench(args) -> int:
         args.pipeline, model=args.model, size=args.size, threads=args.threads, frames=args.frames,
         rounds=args.rounds, broker=broker, conf=args.conf, iou=args.iou, fp16=not args.no_fp16,
         powersave=args.powersave, progress=lambda text: print(text, flush=True),
-        lores=args.lores, stride=args.stride, max_pixels=args.max_pixels,
+        lores=args.lores, stride=args.stride, max_pixels=args.max_pixels, events=args.events,
     )
     stages = "  ".join(f"{k}={v['wall_ms']:.2f}/{v['cpu_ms']:.2f}" for k, v in result.stage_ms.items())
     print(f"{result.model} size={result.size} threads={result.threads} "
           f"stages {'overlapped' if result.overlap else 'in turn'}: raw forward avg {result.raw_forward_ms:.2f} ms; "
-          f"per frame wall/cpu ms {stages}; mqtt published {result.published}", flush=True)
+          f"per frame wall/cpu ms {stages}; mqtt published {result.published}; events {result.events}: "
+          f"process cpu {result.cpu_ms_per_frame:.1f} ms/frame; "
+          f"latency_ms p50={result.latency_ms.get('p50')} p95={result.latency_ms.get('p95')}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_json(), indent=2))

@@ -32,6 +32,8 @@ PUBLISHERS = Registry(
     Plugin("stdout", "edgecam.publishers.stdout:StdoutPublisher", sections=("output",), switch="output.stdout"),
     Plugin("mqtt", "edgecam.publishers.mqtt.publisher:MqttPublisher", "edgecam.publishers.mqtt.settings:MqttSettings",
            sections=("mqtt", "homeassistant"), switch="mqtt.enabled"),
+    Plugin("events", "edgecam.events.recorder:EventRecorder", "edgecam.events.settings:EventsSettings",
+           sections=("events", "web", "camera"), switch="events.enabled"),
     Plugin("web", "edgecam.web.publisher:WebPublisher", "edgecam.web.settings:WebSettings",
            sections=("web",), switch="web.enabled"),
 )

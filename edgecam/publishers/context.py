@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgecam.controls import Controls
+from edgecam.latency import LatencyWindow
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 
 
@@ -22,3 +23,4 @@ class PublisherContext:
     masks: tuple[MaskSettings, ...] = ()
     state_dir: Path | None = None  # the camera's (locked) state directory
     parse_config: Callable[..., Any] | None = None  # ``parse_config(text, filename=...)``: the config's validation
+    latency: LatencyWindow | None = None  # capture → publish; the MQTT publisher records it at each feed publish

@@ -56,6 +56,9 @@ class StdoutPublisher:
             self._emit(topic, str(value), True)
         self._counts.update(changed)
 
+    def publish_camera(self, state: str) -> None:
+        self._emit(self.topics.camera_status, state, True)
+
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
         self._emit(self.topics.stats, stats_payload(stats), True)
 

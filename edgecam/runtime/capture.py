@@ -3,10 +3,20 @@
 A supervisor thread opens a fresh source (from ``source_factory``) in a reader thread per session.
 The reader reads frames and puts each into a :class:`LatestFrameSlot`, which keeps only the newest
 (replaced, unconsumed frames are counted as dropped). When the source raises, the supervisor waits
-with capped exponential backoff and opens a new one; when no frame arrives for the stall timeout
+(the first retry at once, then ``reconnect_initial_s`` doubling up to ``reconnect_max_s``) and opens
+a new one; when no frame arrives for the stall timeout
 (a read that blocks forever included), the session is abandoned and a new one is opened once the
 abandoned reader has returned (never more than one reader per camera: it may still hold the device) —
 the process never restarts. A finite source's ``EOFError`` sets :attr:`CaptureThread.exhausted`.
+
+Camera state: :attr:`CaptureThread.camera` is ``"online"`` from the first frame of a session and
+``"offline"`` once a session fails or stalls (or the camera cannot be opened); every loss bumps
+:attr:`CaptureThread.losses`, so a consumer that polls never misses a loss followed by a quick
+reconnect.  Frames of a source stamping device capture times (``capture_timestamps = True``) taken before the
+session's source finished opening predate the (re)connect — a stream's probe buffer — and are
+dropped (``stale_frames``).  The supervisor calls
+``heartbeat`` while it is in control (watching a session, waiting to retry), never while it waits on a
+reader that does not return, so a watchdog sees a hung read or a dead thread, not a camera outage.
 
 Live sources (cameras) are read as fast as they deliver and thinned to ``fps``; files are paced:
 the reader waits until the next frame is due.
@@ -22,6 +32,8 @@ from typing import Any, Callable, Iterator
 
 from edgecam.domain import Frame
 from edgecam.errors import EdgecamError, UsageError
+from edgecam.redact import redact_url
+from edgecam.runtime.slot import LatestFrameSlot
 from edgecam.sources.base import FrameSource
 from edgecam.sources.settings import CameraSettings
 
@@ -29,54 +41,6 @@ log = logging.getLogger(__name__)
 
 MIN_BACKOFF_S = 0.05
 READ_POLL_S = 0.5
-
-
-class LatestFrameSlot:
-    """A one-frame mailbox between the capture thread and the inference thread."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._frame: Frame | None = None
-        self._closed = False
-        self.dropped = 0  # frames replaced before anyone took them
-        self.taken = 0
-
-    def put(self, frame: Frame) -> bool:
-        """Store ``frame``; True if it replaced an unconsumed one (counted in ``dropped``)."""
-        with self._cond:
-            if self._closed:
-                return False
-            replaced = self._frame is not None
-            if replaced:
-                self.dropped += 1
-            self._frame = frame
-            self._cond.notify()
-            return replaced
-
-    def get(self, timeout: float | None = None) -> Frame | None:
-        """The newest frame, waiting up to ``timeout`` s; None on timeout or when closed and empty."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
-            frame, self._frame = self._frame, None
-            if frame is not None:
-                self.taken += 1
-                self._cond.notify_all()  # a file source may be waiting for the slot to empty
-            return frame
-
-    def wait_empty(self, timeout: float) -> bool:
-        """Wait until the pending frame was taken (back-pressure for file sources); True if empty."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._frame is None or self._closed, timeout)
-
-    def close(self) -> None:
-        """No more frames: wake waiting consumers. A pending frame can still be taken."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
 
 class CaptureThread:
@@ -88,10 +52,14 @@ class CaptureThread:
         settings: CameraSettings,
         clock: Callable[[], float] = time.monotonic,
         slot: LatestFrameSlot | None = None,
+        heartbeat: Callable[[], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._factory = source_factory
         self._settings = settings
         self._clock = clock
+        self._wall = wall_clock
+        self.heartbeat = heartbeat
         self.slot = slot if slot is not None else LatestFrameSlot()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -108,6 +76,12 @@ class CaptureThread:
         self.captured = 0  # frames read from sources
         self.skipped = 0  # live frames thinned out to keep to fps (not stale, not dropped)
         self.reconnects = 0
+        self.attempts = 0  # consecutive failed opens/sessions since the last frame
+        self.stale = 0  # frames captured before their session's source had opened (probe buffers)
+        self.losses = 0  # times the camera went offline
+        self.camera: str | None = None  # "online" / "offline"; None until the first session decides
+        self.source: FrameSource | None = None  # the current session's source
+        self._packet_sink: Callable[..., None] | None = None
         self.last_progress = clock()  # monotonic time of the last frame (or of start())
         self.last_frame_time: float | None = None
         self.last_error: str | None = None
@@ -129,6 +103,14 @@ class CaptureThread:
     def stall_timeout_s(self) -> float:
         # a very low frame rate must not look like a stall
         return max(self._settings.stall_timeout_s, 2.5 * self._period)
+
+    def set_packet_sink(self, sink: Callable[..., None] | None) -> None:
+        """Hand ``sink`` to every source that has ``set_packet_sink`` (stream sources), now and on
+        every reopen: ``sink(packet, stream, wall_time)`` per demuxed video packet."""
+        self._packet_sink = sink
+        source = self.source
+        if source is not None and hasattr(source, "set_packet_sink"):
+            source.set_packet_sink(sink)
 
     def set_fps(self, fps: float) -> None:
         """Change the capture rate at run time (e.g. thermal throttling)."""
@@ -175,20 +157,30 @@ class CaptureThread:
 
     def stats(self) -> dict[str, Any]:
         now = self._clock()
-        return {
+        out = {
             "captured": self.captured,
             "dropped_frames": self.slot.dropped,
             "skipped_frames": self.skipped,
             "reconnects": self.reconnects,
+            "reconnect_attempts": self.attempts,
+            "stale_frames": self.stale,
+            "camera": self.camera,
             "last_frame_age_s": None if self.last_frame_time is None else round(now - self.last_frame_time, 3),
             "state": self.state,
             "last_error": self.last_error,
         }
+        source = self.source
+        source_stats = getattr(source, "stats", None)
+        if callable(source_stats):
+            try:
+                out.update(source_stats())
+            except Exception as exc:  # noqa: BLE001 - stats must never break the pipeline
+                log.debug("camera %s: source stats failed: %s", self._settings.id, exc)
+        return out
 
     # -- supervisor ----------------------------------------------------------------------------
     def _supervise(self) -> None:
         s = self._settings
-        backoff = s.reconnect_initial_s
         while not self._stop.is_set():
             if not self._await_abandoned_reader():
                 break
@@ -199,11 +191,15 @@ class CaptureThread:
                 self._session_frames = 0
                 self._session_opened = False
             self.state = "opening"
+            self._beat()
             try:
                 source = self._factory()
             except BaseException as exc:  # noqa: BLE001 - every failure is retried or reported
                 kind, error = "error", exc
             else:
+                if self._packet_sink is not None and hasattr(source, "set_packet_sink"):
+                    source.set_packet_sink(self._packet_sink)
+                self.source = source
                 reader = threading.Thread(
                     target=self._read_session, args=(gen, source), name=f"edgecam-capture-read-{gen}", daemon=True
                 )
@@ -219,21 +215,25 @@ class CaptureThread:
                 break
             if isinstance(error, UsageError):
                 self.error = error
-                self.last_error = str(error)
+                self.last_error = redact_url(error)
                 self.state = "failed"
                 log.error("camera %s: %s", s.id, error)
                 break
             with self._cond:
                 self._gen += 1  # abandon the session: a late frame from it is ignored
-                worked = self._session_frames > 0
-            delay = s.reconnect_initial_s if worked else backoff
-            backoff = min(delay * 2 if delay > 0 else MIN_BACKOFF_S, s.reconnect_max_s)
+                if self._session_frames > 0:
+                    self.attempts = 0
+                self.attempts += 1
+            delay = reconnect_delay(self.attempts, s.reconnect_initial_s, s.reconnect_max_s)
             reason = f"no frame for {self.stall_timeout_s:.1f}s (stalled)" if kind == "stall" else _describe(error)
             self.last_error = reason
             self.reconnects += 1
             self.state = "reconnecting"
+            if self.camera != "offline":
+                self.camera = "offline"
+                self.losses += 1
             log.warning("camera %s: %s; reopening in %.2fs", s.id, reason, delay)
-            if self._stop.wait(delay):
+            if self._wait_beating(delay):
                 break
         if self.state in ("exhausted", "failed"):
             self.slot.close()  # on stop(), the slot closes after the readers have finished
@@ -259,10 +259,29 @@ class CaptureThread:
         self._readers = [r for r in self._readers if r.is_alive()]
         return not self._stop.is_set()
 
+    def _beat(self) -> None:
+        if self.heartbeat is not None:
+            try:
+                self.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - a broken heartbeat must not stop capture
+                log.debug("camera %s: heartbeat failed: %s", self._settings.id, exc)
+
+    def _wait_beating(self, delay: float) -> bool:
+        """Wait ``delay`` s (stamping the heartbeat); True if capture was stopped meanwhile."""
+        deadline = self._clock() + delay
+        while True:
+            self._beat()
+            left = deadline - self._clock()
+            if left <= 0:
+                return self._stop.is_set()
+            if self._stop.wait(min(left, READ_POLL_S)):
+                return True
+
     def _watch(self, gen: int) -> tuple[str, BaseException | None]:
         """Wait until session ``gen`` ends, stalls, or capture stops."""
         with self._cond:
             while True:
+                self._beat()
                 if self._stop.is_set():
                     return "stop", None
                 if gen in self._outcome:
@@ -280,12 +299,16 @@ class CaptureThread:
         outcome: tuple[str, BaseException | None] | None = None
         try:
             source.open()
+            opened_at = self._wall()
             with self._cond:
                 if gen == self._gen:
                     self._session_opened = True
                     self._session_progress = self._clock()
             live = bool(getattr(source, "live", True))
             lossless = bool(getattr(source, "lossless", False))
+            # sources whose frames carry the device's capture time (not the read time) can deliver
+            # frames older than the connect: a stream's probe buffer
+            drop_stale = live and bool(getattr(source, "capture_timestamps", False))
             next_due = self._clock()
             read_timeout = min(READ_POLL_S, self._settings.stall_timeout_s)
             while not self._stop.is_set() and gen == self._gen:
@@ -301,11 +324,16 @@ class CaptureThread:
                     if gen != self._gen or self._stop.is_set():
                         break
                     self._session_progress = now
+                    if drop_stale and frame.timestamp < opened_at:  # predates the (re)connect
+                        self.stale += 1
+                        continue
                     self._session_frames += 1
                     self.last_progress = now
                     self.last_frame_time = now
                     self.captured += 1
+                    self.attempts = 0
                     self.state = "running"
+                    self.camera = "online"
                 period = self._period
                 if live and now < next_due - 0.25 * period:
                     self.skipped += 1
@@ -335,8 +363,18 @@ class CaptureThread:
                         self._cond.notify_all()
 
 
+def reconnect_delay(attempt: int, initial_s: float, max_s: float) -> float:
+    """The wait before reopen number ``attempt`` (1-based) since the last frame: the first at once,
+    then ``initial_s`` doubling up to ``max_s``."""
+    if attempt <= 1:
+        return 0.0
+    return min((initial_s if initial_s > 0 else MIN_BACKOFF_S) * 2 ** (attempt - 2), max_s)
+
+
 def _describe(error: BaseException | None) -> str:
+    """One line naming the failure, credentials hidden (it goes to the log and the stats)."""
     if error is None:
         return "source failed"
     text = str(error) or type(error).__name__
-    return text if isinstance(error, EdgecamError) else f"{type(error).__name__}: {text}"
+    text = text if isinstance(error, EdgecamError) else f"{type(error).__name__}: {text}"
+    return redact_url(" ".join(text.split()))

@@ -1,9 +1,10 @@
 """Progress stamps: is every pipeline stage still making progress?
 
 The contract for pipeline code: **every stage stamps each time it makes a decision**, not only when
-it produces output.  The capture thread stamps per frame read (and per ``read()`` that returned
-nothing because the camera is legitimately slow is *not* progress — a camera that stops delivering
-frames must go stale).  The inference thread stamps per frame it handles, including frames it
+it produces output.  The capture stage is the capture *supervisor*: it stamps while it watches a
+session or waits to reopen the camera, so a camera outage (reported as the camera's own state) is not
+a stall, and it stops stamping only while an abandoned read does not return (a hung driver or
+stream) or when its thread died.  The inference thread stamps per frame it handles, including frames it
 *decides to skip* (motion gating, detection switched off, thermal throttling), so an idle-but-alive
 detector stays fresh.  The daemon registers exactly these two stages, ``capture`` and ``inference``;
 publishing happens in the inference stage, and the MQTT link's own thread is not watched (it

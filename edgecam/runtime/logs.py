@@ -9,6 +9,9 @@ names).  Read them with ``journalctl -u edgecam -o verbose`` or filter: ``journa
 Under systemd without systemd-python, stderr is still captured by journald: lines then carry a
 ``<N>`` syslog priority prefix (journald's SyslogLevelPrefix=) and no timestamp (journald adds one).
 Everywhere else: ``%(asctime)s %(levelname)s %(name)s: %(message)s`` on stderr.
+
+Every record passes :class:`RedactingFilter` first: credentials in URLs (``rtsp://user:pass@cam``)
+are hidden in the message and in a traceback, whatever module logged them (``edgecam.redact``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import Any, Callable, TextIO
+
+from edgecam.redact import redact_url
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SYSLOG_IDENTIFIER = "edgecam"
@@ -48,6 +53,24 @@ def _level(level: int | str) -> int:
     if not isinstance(value, int):
         raise ValueError(f"unknown log level {level!r}; use one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """Hides URL credentials in the record's message and traceback (the record is rewritten once)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the formatter's to report
+            return True
+        hidden = redact_url(message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_url(record.exc_text)
+        return True
 
 
 class _SyslogPrefixFormatter(logging.Formatter):
@@ -107,6 +130,7 @@ def setup_logging(
         else:
             handler.setFormatter(logging.Formatter(PLAIN_FORMAT))
     setattr(handler, _OWN_HANDLER_ATTR, True)
+    handler.addFilter(RedactingFilter())
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OWN_HANDLER_ATTR, False)]:

@@ -10,6 +10,11 @@ finish   decode + NMS, track, hand one ``FrameUpdate`` to every publisher, count
 How the stages share the CPU (``runtime/stages.py``): when ncnn's threads fill every core they
 run in turn in one thread, so nothing competes with the forward pass; with a core to spare they
 overlap in three threads.  ``process(frame)`` runs the stages for one frame in the caller's thread.
+
+Camera state (``camera()`` → ``(state, losses)`` from the capture thread) is followed in ``take``:
+a change travels through the stages as a :class:`CameraChange` item, so ``finish`` (the thread that
+owns the tracker) ends every live track with ``"reason": "camera_lost"`` on a loss, publishes the
+counts (0) and hands ``online``/``offline`` to every publisher that has ``publish_camera``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 
 from edgecam import records
 from edgecam.domain import Detections, Frame, FrameUpdate, Inference
+from edgecam.latency import LatencyWindow
 from edgecam.runtime.stages import END, POLL_S, run_in_turn, run_overlapped
 from edgecam.runtime.stats import PipelineStats, StageTimes, release_free_heap
 
@@ -40,6 +46,14 @@ def spare_core(detector) -> bool:
         return True
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return threads < cores
+
+
+@dataclass(frozen=True)
+class CameraChange:
+    """The camera went ``state`` (``online``/``offline``); ``lost``: it was lost since the last change."""
+
+    state: str | None
+    lost: bool
 
 
 @dataclass
@@ -66,6 +80,8 @@ class Pipeline:
         extra_stats: Callable[[], dict] | None = None, stats_interval_s: float = 10.0,
         max_frames: int | None = None, on_first_frame: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic, overlap: bool | None = None,
+        camera: Callable[[], tuple[str | None, int]] | None = None, latency: LatencyWindow | None = None,
+        measure_latency: bool = True,
     ) -> None:
         self.camera_id, self.next_frame, self.source_exhausted = camera_id, next_frame, source_exhausted
         self.detector, self.tracker, self.publishers, self.controls = detector, tracker, list(publishers), controls
@@ -78,6 +94,12 @@ class Pipeline:
         self._fps: float | None = None
         self._taken = 0
         self._last_stats = -1e18
+        self.camera = camera
+        self._camera_state: str | None = None
+        self._camera_losses = 0
+        self._last_frame: Frame | None = None
+        self.latency = latency if latency is not None else LatencyWindow()
+        self.measure_latency = measure_latency  # False: a publisher records it (MQTT: at the publish)
 
     def run(self) -> None:
         tick = lambda: self._stamp("inference")  # noqa: E731 - the inference stage's heartbeat
@@ -98,6 +120,9 @@ class Pipeline:
         if self.stop_event.is_set() or (self.max_frames is not None and self._taken >= self.max_frames):
             return END
         self._govern()
+        change = self._camera_change()
+        if change is not None:
+            return change
         frame = self.next_frame(POLL_S)
         if frame is None:
             if self.source_exhausted():
@@ -105,12 +130,13 @@ class Pipeline:
                 return END
             self._stats_if_due()  # keep stats fresh while the camera is gone
             return None
-        self._stamp("capture")
         self._taken += 1
         return frame
 
     def prepare(self, frame: Frame) -> Job:
         """Gate, letterbox."""
+        if isinstance(frame, CameraChange):
+            return frame  # type: ignore[return-value] - passed through to finish
         with self.times.measure("gate"):
             infer = self.controls.detection_enabled and (
                 self.motion is None or self.motion.should_infer(frame, self.tracker.has_live_tracks, self.clock()))
@@ -124,6 +150,8 @@ class Pipeline:
 
     def infer(self, job: Job) -> Job:
         """The network's forward pass."""
+        if isinstance(job, CameraChange):
+            return job
         if job.infer:
             t0 = time.perf_counter()
             with self.times.measure("forward"):
@@ -133,6 +161,8 @@ class Pipeline:
 
     def finish_frame(self, job: Job) -> FrameUpdate:
         """Decode + NMS, track, publish, count."""
+        if isinstance(job, CameraChange):
+            return self._apply_camera(job)  # type: ignore[return-value]
         inference = None
         if job.infer:
             t0 = time.perf_counter()
@@ -152,6 +182,9 @@ class Pipeline:
         with self.times.measure("publish"):
             for p in self.publishers:
                 p.publish(update)
+        if self.measure_latency and inference is not None:
+            self.latency.record(frame.timestamp, time.time())
+        self._last_frame = frame
         self.stats.record(self.clock(), inference)
         if self.stats.frames == 1 and self.on_first_frame is not None:
             self.on_first_frame()
@@ -175,6 +208,44 @@ class Pipeline:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    # -- camera state ----------------------------------------------------------------------------
+    def _camera_change(self) -> CameraChange | None:
+        """A change of the capture thread's camera state since the last look (take's thread)."""
+        if self.camera is None:
+            return None
+        state, losses = self.camera()
+        lost = losses != self._camera_losses
+        if not lost and state == self._camera_state:
+            return None
+        self._camera_losses, self._camera_state = losses, state
+        return CameraChange(state, lost)
+
+    def _apply_camera(self, change: CameraChange) -> None:
+        """End the tracks of a lost camera, publish the counts and the camera state (finish's thread)."""
+        if change.lost:
+            out = self.tracker.flush(time.time(), reason="camera_lost")
+            ended = sum(e.type == "end" for e in out.events)
+            if ended:
+                log.warning("camera %s lost: ending %d live track(s)", self.camera_id, ended)
+            frame = self._last_frame or Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time())
+            update = FrameUpdate(
+                camera=self.camera_id, frame=frame, inference=None,
+                detections=Detections.empty(self.detector.class_names), events=out.events, tracks=out.tracks,
+                counts=out.counts, zone_counts=out.zone_counts,
+            )
+            for p in self.publishers:
+                p.publish(update)
+        states = (["offline"] if change.lost and change.state == "online" else []) + [change.state]
+        for state in states:
+            if state is None:
+                continue
+            for p in self.publishers:
+                publish_camera = getattr(p, "publish_camera", None)
+                if publish_camera is not None:
+                    publish_camera(state)
+        self._last_stats = -1e18  # stats at once: the camera state and its cause
+        self._stats_if_due()
 
     # -- stats, thermal, health ------------------------------------------------------------------
     def _stats_if_due(self) -> None:
@@ -201,7 +272,8 @@ class Pipeline:
             self.health.stamp(stage)
 
     def current_stats(self) -> dict:
-        stats = self.stats.snapshot()
+        stats = self.stats.snapshot(self.clock())
+        stats["latency_ms"] = self.latency.percentiles()
         if self.thermal is not None:
             stats.update(self.thermal.stats())
         if self.motion is not None:

@@ -87,7 +87,19 @@ class PipelineStats:
         span = self._window[-1] - self._window[0] if len(self._window) > 1 else 0.0
         self.fps = (len(self._window) - 1) / span if span > 0 else 0.0
 
-    def snapshot(self) -> dict:
+    def current_fps(self, now: float) -> float:
+        """Frames per second over the last 10 s up to ``now``: decays to 0 while no frame arrives."""
+        cutoff = now - 10.0
+        while self._window and self._window[0] < cutoff:
+            self._window.popleft()
+        if len(self._window) < 2:
+            return 0.0
+        span = max(now, self._window[-1]) - self._window[0]
+        return (len(self._window) - 1) / span if span > 0 else 0.0
+
+    def snapshot(self, now: float | None = None) -> dict:
+        if now is not None:
+            self.fps = self.current_fps(now)
         return {
             "fps": round(self.fps, 2),
             "inference_ms": round(self.inference_ms, 2),

@@ -6,8 +6,9 @@ or abstract ``@name`` sockets).  Without ``NOTIFY_SOCKET`` (not started by syste
 cheap no-op returning False.
 
 ``WatchdogThread`` pings ``WATCHDOG=1`` every ``WATCHDOG_USEC``/3 **only while** ``Health.healthy()``:
-a stalled camera or a hung inference stops the pings, and systemd restarts the service after
-``WatchdogSec=``.  It also sends ``STATUS=`` lines from a ``status_provider`` every few seconds.
+a hung camera read, a dead capture supervisor or a hung inference stops the pings, and systemd
+restarts the service after ``WatchdogSec=``.  A camera outage does not: the capture supervisor keeps
+stamping its stage while it reconnects (``runtime/capture.py``), the camera state goes to MQTT instead.  It also sends ``STATUS=`` lines from a ``status_provider`` every few seconds.
 
 Typical use by the daemon::
 

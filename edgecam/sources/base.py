@@ -41,6 +41,7 @@ SOURCES = Registry(
     Plugin("picamera2", "edgecam.sources.picamera2:PiCamera2Source", "edgecam.sources.settings:PiCamera2Settings"),
     Plugin("opencv", "edgecam.sources.opencv:OpenCVSource", "edgecam.sources.settings:OpenCVSettings"),
     Plugin("images", "edgecam.sources.images:ImageFolderSource", "edgecam.sources.settings:ImagesSettings"),
+    Plugin("stream", "edgecam.sources.stream:StreamSource", "edgecam.sources.settings:StreamSettings"),
 )
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 
 from edgecam.domain import Frame
 from edgecam.errors import SourceError
 from edgecam.limits import pixels_problem
+from edgecam.redact import redact_url
 from edgecam.sources.settings import OpenCVSettings
 
 log = logging.getLogger(__name__)
@@ -33,8 +33,8 @@ def parse_target(path: str, base_dir: str | os.PathLike | None = None) -> tuple[
 
 
 def redact(target: int | str) -> str:
-    """The target with any ``user:password@`` of a URL hidden, for logs and messages."""
-    return re.sub(r"://[^/@]*@", "://***@", str(target))
+    """The target with the credentials of a URL hidden, for logs and messages (``edgecam.redact``)."""
+    return redact_url(target)
 
 
 class OpenCVSource:

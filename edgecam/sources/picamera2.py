@@ -193,17 +193,24 @@ class PiCamera2Source:
             raise SourceError(f"{self.name} read before open(); call open() first")
         try:
             if self._job is None:  # one pending capture, waited for across reads
-                self._job = cam.capture_array("lores", wait=False)
-            array = cam.wait(self._job, timeout)
+                self._job = cam.capture_request(wait=False)
+            request = cam.wait(self._job, timeout)
         except TimeoutError:
             return None  # no frame yet; the capture supervisor decides when it is a stall
         except Exception as exc:
             self._job = None
             raise SourceError(f"{self.name}: capture failed: {_chain(exc)}") from exc
         self._job = None
-        return self._frame(array)
+        try:  # the request holds one of the camera's buffers until released
+            array = request.make_array("lores")
+            sensor_ns = (request.get_metadata() or {}).get("SensorTimestamp")
+        except Exception as exc:
+            raise SourceError(f"{self.name}: reading the captured frame failed: {_chain(exc)}") from exc
+        finally:
+            request.release()
+        return self._frame(array, sensor_wall_time(sensor_ns))
 
-    def _frame(self, array: np.ndarray) -> Frame | YuvFrame:
+    def _frame(self, array: np.ndarray, timestamp: float) -> Frame | YuvFrame:
         """The buffer as a frame: YUV420 stays a buffer (converted by whoever needs pixels, at the size
         they need); RGB/BGR formats are cropped to the width (rows may be padded to a stride)."""
         width, height = self._lores["size"]
@@ -212,12 +219,12 @@ class PiCamera2Source:
             if array.ndim != 2 or array.shape[0] != height * 3 // 2 or array.shape[1] < width:
                 raise SourceError(f"{self.name}: unexpected YUV420 buffer shape {array.shape} for {width}x{height}")
             matrix, full_range = self._decode
-            frame: Frame | YuvFrame = YuvFrame(array, width, self._index, time.time(), self.name,
+            frame: Frame | YuvFrame = YuvFrame(array, width, self._index, timestamp, self.name,
                                                matrix, full_range)  # type: ignore[arg-type]
         else:
             if array.ndim != 3 or array.shape[0] != height or array.shape[1] < width:
                 raise SourceError(f"{self.name}: unexpected {fmt} buffer shape {array.shape} for {width}x{height}")
-            frame = Frame(image=np.ascontiguousarray(array[:, :width, :3]), index=self._index, timestamp=time.time(),
+            frame = Frame(image=np.ascontiguousarray(array[:, :width, :3]), index=self._index, timestamp=timestamp,
                           pixel_format=_PIXEL_ORDER.get(fmt, "BGR"), source=self.name)
         self._index += 1
         return frame
@@ -226,6 +233,16 @@ class PiCamera2Source:
         cam, self._cam, self._job = self._cam, None, None
         if cam is not None:
             _close_quietly(cam)
+
+
+def sensor_wall_time(sensor_ns: Any, max_age_s: float = 5.0) -> float:
+    """The wall-clock time of a frame's ``SensorTimestamp`` (ns, the monotonic clock: the start of its
+    exposure); the current time when it is missing or implausible (older than ``max_age_s`` or ahead)."""
+    now = time.time()
+    if not isinstance(sensor_ns, int) or isinstance(sensor_ns, bool):
+        return now
+    age = (time.monotonic_ns() - sensor_ns) / 1e9
+    return now - age if 0.0 <= age <= max_age_s else now
 
 
 def _decoding(colour_space: Any) -> tuple[str, bool]:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgecam.fields import NAME_PATTERN, Bool, Float, Int, Str, resolve_path, settings
+from edgecam.redact import redact_url
 from edgecam.identity import default_camera_id
 from edgecam.limits import MAX_PIXELS_DEFAULT, MAX_PIXELS_LIMIT, MAX_PIXELS_MIN
 
@@ -34,8 +35,9 @@ class CameraSettings:
     open_timeout_s: Float = Field(default=20.0, ge=0.1, le=3600.0, description="opening (probing a stream, RTSP) may take this long")
     max_pixels: Int = Field(default=MAX_PIXELS_DEFAULT, ge=MAX_PIXELS_MIN, le=MAX_PIXELS_LIMIT,
                             description="refuse images and frames above this many pixels (image files: read from the header before decoding)")
-    reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0, description="first wait before reopening a failed source")
-    reconnect_max_s: Float = Field(default=30.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
+    reconnect_initial_s: Float = Field(default=0.5, ge=0.0, le=3600.0,
+                                       description="wait before the second reopen (the first is at once), doubling")
+    reconnect_max_s: Float = Field(default=5.0, ge=0.0, le=3600.0, description="cap of the doubling reopen wait")
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> "CameraSettings":
@@ -48,6 +50,10 @@ class CameraSettings:
     def frame_size_hint(self) -> tuple[int, int]:
         """A plausible (width, height) of the frames detection will see (for the model warm-up)."""
         return 640, 480
+
+    def decodes_in_process(self) -> bool:
+        """True when this source decodes video/images on the CPU in this process (``threads = "auto"``)."""
+        return True
 
 
 @settings
@@ -83,6 +89,9 @@ class PiCamera2Settings(CameraSettings):
 
     def frame_size_hint(self) -> tuple[int, int]:
         return self.lores_width, self.lores_height
+
+    def decodes_in_process(self) -> bool:
+        return False  # the ISP delivers YUV
 
 
 def _required_path(value: str, what: str, source: str) -> str:
@@ -146,4 +155,33 @@ class ImagesSettings(CameraSettings):
     @model_validator(mode="after")
     def _path_set(self) -> "ImagesSettings":
         _required_path(self.path, "an image file, directory or glob", "images")
+        return self
+
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+
+
+@settings
+class StreamSettings(CameraSettings):
+    """A network camera decoded by FFmpeg through PyAV (``sources/stream.py``)."""
+
+    source: Literal["stream"] = "stream"
+    path: Str = Field(default="", max_length=4096, description="the camera's URL: rtsp://, rtsps://, http:// or https://")
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport: tcp (reliable) or udp")
+    read_timeout_s: Float = Field(default=5.0, ge=0.1, le=3600.0,
+                                  description="a read that gets no data for this long fails (and the camera is reopened)")
+
+    @field_validator("path")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        _required_path(value, "the camera's rtsp:// or http:// URL", "stream")
+        scheme = value.strip().split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in STREAM_SCHEMES:
+            raise ValueError(f"path for source = \"stream\" must be a URL starting with "
+                             f"{', '.join(s + '://' for s in STREAM_SCHEMES)}; got {redact_url(value)!r}")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _path_set(self) -> "StreamSettings":
+        _required_path(self.path, "the camera's rtsp:// or http:// URL", "stream")
         return self

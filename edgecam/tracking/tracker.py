@@ -35,6 +35,7 @@ Lifecycle rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -223,9 +224,11 @@ class IouTracker:
             det = det.select(np.array([track_of[c].confirmed for c in range(len(det))], bool))
         return self._output(tuple(events), det)
 
-    def flush(self, timestamp: float | None = None) -> TrackerOutput:
-        """End every live confirmed track (``end`` events) and forget all tracks; for shutdown."""
-        events = tuple(self._event("end", t, t.median(), end_time=t.last_seen) for t in self._tracks if t.confirmed)
+    def flush(self, timestamp: float | None = None, reason: str | None = None) -> TrackerOutput:
+        """End every live confirmed track (``end`` events) and forget all tracks: at shutdown, or with
+        ``reason="camera_lost"`` when the camera went away (the ``end`` then names it)."""
+        events = tuple(dataclasses.replace(self._event("end", t, t.median(), end_time=t.last_seen), reason=reason)
+                       for t in self._tracks if t.confirmed)
         self._tracks = []
         self._live_ids.clear()
         return self._output(events, Detections.empty())
@@ -313,7 +316,7 @@ class IouTracker:
         tracks = tuple(
             TrackView(id=str(t.id), label=str(t.label), box=tuple(t.box.tolist()),  # type: ignore[arg-type]
                       score=float(t.median()), zones=self._zones_of(t), stationary=t.stationary,
-                      missed=int(t.missed))
+                      missed=int(t.missed), top_score=float(t.top))
             for t in confirmed
         )
         for label in self._counts:

@@ -56,6 +56,7 @@ class WebPublisher:
         self.feed = LiveFeed(self.renderer.render, settings.stream_fps, settings.events_kept)
         self.editor = None  # a RegionEditor once the daemon attaches its config
         self.stats_source: Callable[[], Mapping[str, Any]] | None = None  # the pipeline's live stats
+        self.events: Any = None  # the event history (events/recorder.py), set by the app when enabled
         self._stats: Mapping[str, Any] = {}
         self._static: dict[str, bytes] = {}
         self.server = None
@@ -119,6 +120,12 @@ class WebPublisher:
         if name not in self._static:
             self._static[name] = resources.files("edgecam.web").joinpath("static", name).read_bytes()
         return self._static[name]
+
+    def review(self, handler: Any, path: str) -> bool:
+        """The review page and the event history's API (``web/review.py``); False if ``path`` is not theirs."""
+        from edgecam.web import review
+
+        return review.handle(handler, self.events.store if self.events is not None else None, path)
 
     def snapshot(self) -> bytes | None:
         return self.feed.snapshot(timeout=self.settings.client_timeout_s)

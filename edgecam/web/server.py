@@ -48,6 +48,8 @@ STATIC = {  # path -> (package file, content type)
     "/": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/events": ("events.html", "text/html; charset=utf-8"),  # the event history's review page
+    "/events.js": ("events.js", "text/javascript; charset=utf-8"),
 }
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -305,10 +307,17 @@ class LiveViewHandler(BaseHTTPRequestHandler):
                 self.send_error_json(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet; the camera has not delivered one")
             else:
                 self._send(200, jpeg, "image/jpeg")
+        elif site.review(self, path):  # the event history: web/review.py
+            pass
         elif path in site.GET:
             self.send_json(site.GET[path]())
         else:
             self.send_error_json(HTTPStatus.NOT_FOUND, "not found")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        path = self._admit()
+        if path is not None and not self.server.site.review(self, path):  # only events can be deleted
+            self.send_error_json(HTTPStatus.NOT_IMPLEMENTED, "DELETE is only for /api/events/<id>")
 
     def do_POST(self) -> None:  # noqa: N802
         path, site = self.route, self.server.site

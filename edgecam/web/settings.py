@@ -45,6 +45,11 @@ class WebSettings:
                                   description="a request's line and headers must arrive within this time")
     client_timeout_s: Float = Field(default=10.0, ge=1.0, le=300.0,
                                     description="a client that sends or reads nothing for this long is dropped")
+    public_url: Str | None = Field(
+        default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=2048,
+        description="the live view's address as others reach it (https://cam.example/edgecam): MQTT events name "
+                    "their snapshot and clip with absolute URLs under it",
+    )
     events_kept: Int = Field(default=50, ge=1, le=1000, description="recent events shown")
 
     @property

@@ -79,11 +79,15 @@ def test_daemon_publishes_the_whole_contract_over_mqtt(tmp_path, mosquitto, mqtt
 
     # the last config announced: defaults from the start, horse added once it was seen
     disc = json.loads(rec.on(HA_CONFIG)[-1].payload if rec.on(HA_CONFIG) else rec.wait_for(HA_CONFIG).payload)
-    assert {"dev", "o", "cmps", "availability_topic"} <= disc.keys()
-    assert disc["availability_topic"] == AVAILABILITY
+    assert {"dev", "o", "cmps"} <= disc.keys()
     assert disc["dev"]["ids"] and disc["dev"]["name"]
     for key, comp in disc["cmps"].items():
         assert {"p", "unique_id"} <= comp.keys(), key
+        topics = [a["topic"] for a in comp["availability"]]
+        if comp["p"] == "image" or key.endswith(("_count", "_occupancy")):  # unavailable while the camera is down
+            assert topics == [AVAILABILITY, f"{BASE}/camera"] and comp["availability_mode"] == "all", key
+        else:
+            assert topics == [AVAILABILITY], key
     platforms = {c["p"] for c in disc["cmps"].values()}
     assert {"binary_sensor", "sensor", "image", "switch", "number"} <= platforms
     state_topics = {c.get("state_topic") for c in disc["cmps"].values()}

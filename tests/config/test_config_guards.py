@@ -10,7 +10,7 @@ import pytest
 
 from edgecam.config import Settings, check_config, load_config, parse_config
 from edgecam.config.plugins import CAMERA_SETTINGS
-from edgecam.config.redact import redact_url
+from edgecam.redact import redact_url
 from edgecam.errors import ConfigError
 from edgecam.sources.settings import ImagesSettings, PiCamera2Settings
 from sharedkit import IMAGES
@@ -29,6 +29,8 @@ def numeric_keys() -> list[tuple[str, str, str, type]]:
         seen = set()
         for source, cls in classes:
             for key, kt in typing.get_type_hints(cls).items():
+                if typing.get_origin(kt) is typing.Union and int in typing.get_args(kt):
+                    kt = int  # a number or a word (threads = "auto")
                 if kt in (int, float) and key not in seen:
                     seen.add(key)
                     out.append((f.name, key, source, kt))
@@ -36,7 +38,8 @@ def numeric_keys() -> list[tuple[str, str, str, type]]:
 
 
 def config_with(section: str, key: str, source: str, value: str) -> str:
-    camera = f'[camera]\nsource = "{source}"\n' + ('path = "x"\n' if source != "picamera2" else "")
+    path = {"picamera2": "", "stream": 'path = "rtsp://cam/x"\n'}.get(source, 'path = "x"\n')
+    camera = f'[camera]\nsource = "{source}"\n' + path
     if section == "camera":
         return camera + f"{key} = {value}\n"
     if section in ("zones", "masks"):
@@ -64,7 +67,7 @@ def test_the_numeric_key_list_is_not_empty():
 
 @pytest.mark.parametrize("text, expected", [
     ("[model]\nsize = 2080\n", "[model] size: must be ≤ 2048, got 2080"),
-    ("[model]\nsize = 2048\nthreads = 65\n", "[model] threads: must be ≤ 64, got 65"),
+    ("[model]\nsize = 2048\nthreads = 65\n", "[model] threads: must be a whole number from 1 to 64 (about the CPU count), got 65; or \"auto\""),
     ('[model]\nclasses = ["traffic light", "Traffic_Light"]\n',
      "[model] classes: class names 'traffic light' and 'Traffic_Light' become the same id 'traffic_light'"),
     ('[tracking]\nlabels = ["dog", "dog"]\n', "[tracking] labels: label names 'dog' and 'dog' are listed twice"),
@@ -90,9 +93,10 @@ def test_messages(text, expected):
 
 
 def test_camera_section_is_the_model_of_its_source():
-    assert set(CAMERA_SETTINGS) == {"picamera2", "opencv", "images"}
+    assert set(CAMERA_SETTINGS) == {"picamera2", "opencv", "images", "stream"}
     for source, model in CAMERA_SETTINGS.items():
-        assert type(parse_config(f'[camera]\nsource = "{source}"\npath = "0"\n').camera) is model
+        path = "rtsp://cam/0" if source == "stream" else "0"
+        assert type(parse_config(f'[camera]\nsource = "{source}"\npath = "{path}"\n').camera) is model
     assert type(Settings().camera) is PiCamera2Settings and Settings().camera.lores_width == 640  # picamera2 by default
     assert type(parse_config("[camera]\nfps = 2\n").camera) is PiCamera2Settings
     with pytest.raises(ValueError, match="unknown key|lores_width"):

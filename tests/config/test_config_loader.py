@@ -95,7 +95,8 @@ def test_below_min(tmp_path):
     [
         ('size = "640"', 'expected an integer, got a string ("640"); write 640 without quotes'),
         ("size = 640.0", "expected an integer, got a number (640.0); write 640"),
-        ("threads = true", "expected an integer, got a boolean (true)"),  # bool is not an int
+        ("max_detections = true", "expected an integer, got a boolean (true)"),  # bool is not an int
+        ("threads = true", 'must be a whole number from 1 to 64 (about the CPU count), got True; or "auto"'),
         ('fp16 = "true"', "expected true or false, got a string (\"true\"); write true without quotes"),
         ("fp16 = 1", "expected true or false, got an integer (1)"),
         ("conf = true", "expected a number, got a boolean (true)"),
@@ -138,7 +139,7 @@ def test_section_must_be_a_table(tmp_path):
 def test_literal_choice_with_suggestion(tmp_path):
     err = error_of(tmp_path, '[camera]\nsource = "picamera"\n')
     assert (
-        "edgecam.toml:2: [camera] source: must be one of 'picamera2', 'opencv', 'images', "
+        "edgecam.toml:2: [camera] source: must be one of 'picamera2', 'opencv', 'images', 'stream', "
         "got a string (\"picamera\"); did you mean 'picamera2'?"
     ) in str(err)
 

@@ -42,7 +42,7 @@ def test_plain_install_requires_no_workstation_tools(wheel):
                                             if n.endswith(".dist-info/METADATA"))).decode()
     requires = [l.split(":", 1)[1].strip() for l in meta.splitlines() if l.startswith("Requires-Dist:")]
     plain = {re.split(r"[ <>=!~;\[]", r, maxsplit=1)[0].lower() for r in requires if "extra ==" not in r}
-    assert {"ncnn", "numpy", "opencv-python-headless", "paho-mqtt"} <= plain
+    assert {"av", "ncnn", "numpy", "opencv-python-headless", "paho-mqtt"} <= plain  # av: network cameras
     assert not plain & WORKSTATION_TOOLS
     extras = {r for r in requires if "extra ==" in r}
     assert any(r.startswith("pycocotools") and "extra == \"eval\"" in r for r in extras)

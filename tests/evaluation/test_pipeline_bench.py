@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder)
     out = tmp_path / "pipe.json"
     proc = subprocess.run(
         [sys.executable, "-m", "edgecam", "bench", "--pipeline", str(scene(tmp_path)), "--size", "320",
-         "--threads", "1", "--frames", "20", "--rounds", "1", "--broker", f"127.0.0.1:{mosquitto.port}",
+         "--threads", "auto", "--frames", "20", "--rounds", "1", "--broker", f"127.0.0.1:{mosquitto.port}",
          "--json", str(out)],
         capture_output=True, text=True, timeout=180, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -43,12 +44,18 @@ def test_pipeline_last_line_and_mqtt_traffic(tmp_path, mosquitto, mqtt_recorder)
     assert pf > 0 and rf > 0
     assert ratio == pytest.approx(pf / rf, abs=2e-3)
     data = json.loads(out.read_text())
-    assert data["size"] == 320 and data["threads"] == 1 and data["frames_per_round"] == 20
+    # threads auto, as the daemon resolves it: the images source decodes in the process, so cores - 1
+    assert data["threads"] == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert data["size"] == 320 and data["frames_per_round"] == 20
     assert len(data["rounds_pipeline_fps"]) == 1 and len(data["rounds_raw_fps"]) == 2  # raw, pipeline, raw
     stages = data["stage_ms"]
     assert set(stages) == {"gate", "preprocess", "forward", "postprocess", "track", "publish"}
     assert all(v["n"] == 20 and v["wall_ms"] >= 0 and v["cpu_ms"] >= 0 for v in stages.values())
     assert stages["forward"]["wall_ms"] > 0
+    # capture → MQTT publish of the frame's detections, the daemon's latency_ms
+    lat = data["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p95"] < 60_000
+    assert f"latency_ms p50={lat['p50']} p95={lat['p95']}" in proc.stdout.strip().splitlines()[-2]
     # warm-up block + one timed block of 20 frames, every frame with detections, all through the broker
     dets = rec.wait_count("edgecam/bench/detections", 40, timeout=30)
     payload = json.loads(dets[-1].payload)
@@ -102,6 +109,7 @@ def test_parse_source_and_broker(tmp_path):
     assert parse_source(str(SHARED / "images")) == ("images", str(SHARED / "images"))
     assert parse_source(f"yuv420:{SHARED / 'images'}") == ("yuv420", str(SHARED / "images"))
     assert parse_source("opencv:/dev/video0") == ("opencv", "/dev/video0")
+    assert parse_source("rtsp://cam:p@ss@cam/live") == ("stream", "rtsp://cam:p@ss@cam/live")
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0")
     assert parse_source(str(video)) == ("opencv", str(video))

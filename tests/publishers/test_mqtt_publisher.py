@@ -84,7 +84,7 @@ def test_end_to_end_with_real_detections(tmp_path, mosquitto, mqtt_recorder, det
     stats = json.loads(rec.wait_for(f"{base}/stats").payload)
     assert stats["fps"] == 4.5 and pub.stats()["connected"] is True
     disc = json.loads(rec.wait_for("homeassistant/device/edgecam_testcam/config").payload)
-    assert {"dev", "o", "cmps", "availability_topic"} <= disc.keys()
+    assert {"dev", "o", "cmps"} <= disc.keys()
     assert {c["p"] for c in disc["cmps"].values()} == {"binary_sensor", "sensor", "image", "switch", "number"}
     assert all("unique_id" in c for c in disc["cmps"].values())
 

@@ -50,7 +50,7 @@ def test_topics_follow_the_contract():
 
 
 def _ha_keys_ok(payload: dict) -> None:
-    assert {"dev", "o", "cmps", "availability_topic"} <= payload.keys()
+    assert {"dev", "o", "cmps"} <= payload.keys()
     assert payload["dev"]["ids"] and payload["dev"]["name"] and payload["o"]["name"]
     uids = set()
     for cid, cfg in payload["cmps"].items():
@@ -73,13 +73,25 @@ def test_discovery_components_cover_every_entity():
     cmps = discovery.components(T, "front", ("person", "dog"), ("drive",), discovery.DIAGNOSTIC_KEYS)
     platforms = [c["p"] for c in cmps.values()]
     # per label and per zone x label: occupancy + count
-    assert platforms.count("binary_sensor") == 2 + 2 + 1  # + throttled
-    assert platforms.count("sensor") == 2 + 2 + 4  # + fps, inference, temperature, dropped frames
+    assert platforms.count("binary_sensor") == 2 + 2 + 1 + 1  # + throttled, camera connectivity
+    # + fps, inference, temperature, dropped frames, camera reconnects, camera last error
+    assert platforms.count("sensor") == 2 + 2 + 6
     assert platforms.count("image") == platforms.count("switch") == platforms.count("number") == 1
     occ = cmps["edgecam_front_zone_drive_dog_occupancy"]
     assert occ["state_topic"] == "edgecam/front/zone/drive/dog" and occ["device_class"] == "occupancy"
+    camera = cmps.pop("edgecam_front_camera")
+    assert camera["state_topic"] == T.camera_status == "edgecam/front/camera"
+    assert (camera["payload_on"], camera["payload_off"], camera["device_class"]) == ("online", "offline", "connectivity")
     diag = [c for c in cmps.values() if c.get("entity_category") == "diagnostic"]
-    assert len(diag) == 5 and all(c["state_topic"] == T.stats and "value_json" in c["value_template"] for c in diag)
+    assert len(diag) == 7 and all(c["state_topic"] == T.stats and "value_json" in c["value_template"] for c in diag)
+    # counts, occupancies and the snapshot read unavailable while the daemon OR the camera is offline
+    both = [T.availability, T.camera_status]
+    for cid, cfg in cmps.items():
+        topics = [a["topic"] for a in cfg["availability"]]
+        if cfg["p"] == "image" or cid.endswith(("_count", "_occupancy")):
+            assert topics == both and cfg["availability_mode"] == "all", cid
+        else:
+            assert topics == [T.availability] and "availability_mode" not in cfg, cid
     payload = discovery.device_payload(T, "front", cmps)
     json.loads(json.dumps(payload))
     _ha_keys_ok(payload)
@@ -398,9 +410,9 @@ def test_event_and_detections_payload_keys_are_pinned():
     """CONTRACT §6: renaming or dropping one of these keys breaks subscribers."""
     ev = Event("new", "1-ab", "person", 0.8, 0.9, (1, 2, 3, 4), 1000.0, zones=("drive",))
     assert set(ev.to_payload()) == EVENT_KEYS
-    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS
+    assert set(replace(ev, type="end", end_time=1001.0).to_payload()) == EVENT_KEYS | {"snapshot", "clip"}  # §6: an end names its evidence
     restart = replace(ev, type="end", end_time=1001.0, reason="restart").to_payload()
-    assert set(restart) == EVENT_KEYS | {"reason"} and restart["reason"] == "restart"
+    assert set(restart) == EVENT_KEYS | {"snapshot", "clip", "reason"} and restart["reason"] == "restart"
     payload = detections_payload(_update(3, 2))
     assert set(payload) == DETECTIONS_KEYS
     assert all(set(d) == DETECTION_KEYS for d in payload["detections"]) and len(payload["detections"]) == 2

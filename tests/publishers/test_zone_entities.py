@@ -26,7 +26,8 @@ def test_a_zone_with_labels_gets_entities_for_those_only():
     assert zone_ids(cmps, "yard") == {f"{label}_{kind}" for label in LABELS for kind in ("occupancy", "count")}
     # the case: 6 labels and one zone watching person → 12 + 2 label entities, not 24
     one = discovery.components(T, "front", LABELS, ("door",), zone_labels={"door": ("person",)})
-    assert sum(1 for c in one.values() if c["p"] in ("sensor", "binary_sensor") and "stats" not in c["state_topic"]) == 14
+    assert sum(1 for c in one.values() if c["p"] in ("sensor", "binary_sensor")
+               and c["state_topic"] not in (T.stats, T.camera_status)) == 14  # (not the camera's connectivity)
     # a zone watching a label the camera does not announce still gets it
     cmps = discovery.components(T, "front", ("person",), ("drive",), zone_labels={"drive": ("car",)})
     assert zone_ids(cmps, "drive") == {"car_occupancy", "car_count"}

@@ -158,7 +158,7 @@ def test_backoff_doubles_up_to_the_cap(captures, caplog):
     captures.append(cap)
     cap.start()
     assert wait_until(lambda: cap.captured >= 3)
-    expected = [0.02, 0.04, 0.08, 0.08, 0.08]
+    expected = [0.0, 0.02, 0.04, 0.08, 0.08]  # the first retry at once
     assert logged_delays(caplog) == expected
     gaps = np.diff(opens[:6])
     assert all(g >= e * 0.9 for g, e in zip(gaps, expected)), gaps  # it really waited
@@ -174,7 +174,7 @@ def test_backoff_resets_after_a_session_that_delivered_frames(captures, caplog):
     cap.start()
     assert wait_until(lambda: cap.reconnects >= 4)
     cap.stop(timeout=2.0)
-    assert logged_delays(caplog)[:4] == [0.02] * 4
+    assert logged_delays(caplog)[:4] == [0.0] * 4  # each loss after frames: retried at once
 
 
 def test_exceptions_from_the_factory_are_retried(captures):
@@ -320,3 +320,50 @@ def test_stats_and_progress(captures):
     assert cap.stats()["state"] == "stopped" and cap.slot.closed
     with pytest.raises(RuntimeError):
         cap.start()
+
+
+def test_heartbeat_through_an_outage_but_not_while_a_read_hangs(captures):
+    """The watchdog's view (``Health``, as the daemon wires it): the supervisor beats while it watches a
+    session or waits to retry (a camera outage is no hang), and stops while an abandoned read does not
+    return (a hung read), so the stage goes stale; once the read returns it is healthy again."""
+    from edgecam.runtime.health import Health
+
+    health = Health()
+    health.register("capture", 1.0)
+    beats: list[float] = []
+    state = {"mode": "down"}
+
+    def beat() -> None:
+        beats.append(time.monotonic())
+        health.stamp("capture")
+
+    made: list[ScriptedSource] = []
+
+    def factory():
+        if state["mode"] == "down":
+            return ScriptedSource(0, open_error=SourceError("no route to camera"))
+        made.append(ScriptedSource(1, stall_after=2, live=True))  # 2 frames, then a read blocks for good
+        return made[-1]
+
+    cap = CaptureThread(factory, fast(stall_timeout_s=0.3, reconnect_max_s=0.2), heartbeat=beat)
+    captures.append(cap)
+    cap.start()
+    try:
+        _hang_and_recover(cap, health, beats, state)
+    finally:
+        cap.stop(timeout=2.0)
+        for source in made:  # no reader thread outlives the test
+            source.release.set()
+        assert wait_until(lambda: not any(t.name.startswith("edgecam-capture") for t in threading.enumerate()))
+
+
+def _hang_and_recover(cap, health, beats, state) -> None:
+    assert wait_until(lambda: cap.reconnects >= 3 and len(beats) >= 10)  # down and retrying: still beating
+    assert cap.camera == "offline" and cap.captured == 0 and health.healthy()
+    state["mode"] = "hang"
+    assert wait_until(lambda: cap.state == "waiting for the abandoned reader")
+    hung = cap.source
+    assert wait_until(lambda: health.stalled() == ["capture"])  # no beat while the read hangs
+    assert cap.state == "waiting for the abandoned reader" and hung.reads == 2
+    hung.release.set()  # the read returns: the supervisor is back in control and beats again
+    assert wait_until(health.healthy)

@@ -36,6 +36,11 @@ real code; the comments cite it (raspberrypi/picamera2 at 3e6dff09, raspberrypi/
   ``cancel_all_and_flush`` exists); here it raises after a guard time instead of hanging the tests.
 * ``make_array``/``_make_array_shared`` (picamera2/request.py): YUV420 is ``(h * 3 // 2, stride)``
   with the padding kept; RGB888/BGR888 is ``(h, w, 3)`` with it cut off.
+* ``capture_request(wait)`` is ``capture_array``'s sibling: its job completes with a ``CompletedRequest``
+  (``make_array(name)`` a copy, ``get_metadata()`` with ``SensorTimestamp``: ns on the monotonic clock
+  (libcamera passes the V4L2 buffer's CLOCK_MONOTONIC time on) at the start of the exposure, here
+  ``SENSOR_LEAD_NS`` before the frame is delivered) that must be ``release()``d: every unreleased request
+  holds one of the camera's ``BUFFERS`` buffers, and without a free one no frame completes.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import concurrent.futures
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -56,6 +62,27 @@ from tests.sources.yuv_reference import colour_bars, pack_i420, rgb_to_yuv444
 log = logging.getLogger(__name__)
 
 STOP_GUARD_S = 10.0
+SENSOR_LEAD_NS = 30_000_000  # exposure start → frame delivered (a 30 ms exposure + readout)
+BUFFERS = 4
+
+
+class CompletedRequest:
+    def __init__(self, camera: "Picamera2", array: np.ndarray, sensor_ns: int) -> None:
+        self._camera, self._array, self._sensor_ns = camera, array, sensor_ns
+        self.released = False
+
+    def make_array(self, name: str) -> np.ndarray:
+        assert name == "lores" and not self.released, (name, self.released)
+        return self._array.copy()
+
+    def get_metadata(self) -> dict[str, Any]:
+        return {"SensorTimestamp": self._sensor_ns, "FrameDuration": 33333}
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            with self._camera._cond:
+                self._camera.held -= 1
 
 
 class _Enum(SimpleNamespace):
@@ -161,6 +188,10 @@ class FakePicamera2:
         self.started = False
         self.camera_config: dict[str, Any] = {}
         self._jobs: list[concurrent.futures.Future] = []
+        self._request_jobs: set[int] = set()  # ids of the jobs made by capture_request
+        self.held = 0  # completed requests not released yet (each holds a buffer)
+        self.last_sensor_ns = 0
+        self.sensor_log: list[int] = []  # SensorTimestamp of every frame
         self._cond = threading.Condition()
         self._dead = False  # frontend timed out while streaming
         self._thread: threading.Thread | None = None
@@ -273,9 +304,19 @@ class FakePicamera2:
                 if not self.system.sensor_ok:
                     self._frontend_timeout_locked()
                     continue
+                if self.held >= BUFFERS:  # every buffer is held by an unreleased request: no frame
+                    continue
                 self.frames += 1
+                self.last_sensor_ns = time.monotonic_ns() - SENSOR_LEAD_NS
+                self.sensor_log.append(self.last_sensor_ns)
                 if self._jobs:  # process_requests: the first job takes the frame (capture_array_)
-                    self._jobs.pop(0).set_result(self._frame.copy())
+                    job = self._jobs.pop(0)
+                    if id(job) in self._request_jobs:
+                        self._request_jobs.discard(id(job))
+                        self.held += 1
+                        job.set_result(CompletedRequest(self, self._frame.copy(), self.last_sensor_ns))
+                    else:
+                        job.set_result(self._frame.copy())
                 # else: queue=False keeps nothing; the request goes back to libcamera
 
     def _frontend_timeout(self) -> None:
@@ -293,6 +334,18 @@ class FakePicamera2:
         future.set_running_or_notify_cancel()
         with self._cond:
             self._jobs.append(future)
+        if wait is None:
+            wait = signal_function is None
+        if wait is False:
+            return future
+        return future.result(timeout=None if wait is True else wait)
+
+    def capture_request(self, wait: Any = None, flush: Any = None, signal_function: Any = None) -> Any:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        with self._cond:
+            self._jobs.append(future)
+            self._request_jobs.add(id(future))
         if wait is None:
             wait = signal_function is None
         if wait is False:

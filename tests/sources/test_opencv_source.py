@@ -91,7 +91,7 @@ def test_targets_and_redaction():
     assert parse_target("/dev/video2") == ("/dev/video2", False)
     assert parse_target("rtsp://u:p@cam/s") == ("rtsp://u:p@cam/s", False)
     assert parse_target("clip.mp4", "/videos") == ("/videos/clip.mp4", True)
-    assert redact("rtsp://user:secret@cam:554/stream") == "rtsp://***@cam:554/stream"
+    assert redact("rtsp://user:secret@cam:554/stream") == "rtsp://user:***@cam:554/stream"
     assert "secret" not in opencv("rtsp://user:secret@cam/stream").name
 
 

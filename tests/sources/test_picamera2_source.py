@@ -59,6 +59,25 @@ def test_default_yuv420_lores_has_the_right_colours():
     assert system.acquired == set() and system.instances == []
 
 
+def test_frames_carry_the_sensor_timestamp_and_every_request_is_released():
+    """The capture time is the exposure start (SensorTimestamp, monotonic ns) mapped to the wall clock,
+    not the read time; each completed request is released, or the camera would run out of buffers."""
+    from tests.sources.fake_picamera2 import BUFFERS, SENSOR_LEAD_NS
+
+    system = FakeCameraSystem()
+    src = opened(system)
+    cam = system.instances[-1]
+    wall_minus_mono = time.time() - time.monotonic_ns() / 1e9
+    for _ in range(3 * BUFFERS):  # more frames than the camera has buffers: each request went back
+        frame = read_frame(src)
+        read_at = time.time()
+        mapped = [wall_minus_mono + ns / 1e9 for ns in cam.sensor_log]
+        assert min(abs(frame.timestamp - m) for m in mapped) < 0.01  # one frame's SensorTimestamp
+        assert frame.timestamp <= read_at - SENSOR_LEAD_NS / 1e9 + 0.005  # the exposure began before delivery
+    assert cam.held == 0
+    src.close()
+
+
 @pytest.mark.parametrize("granted", ["Rec709", "Sycc"])
 def test_granted_colour_space_is_read_back(granted):
     """Whatever colour space libcamera grants (here forced), the frame is decoded with its matrix and range."""

@@ -3,7 +3,8 @@
 It binds the NOTIFY_SOCKET datagram socket, sets WATCHDOG_USEC/WATCHDOG_PID like systemd does, and
 feeds the camera through a FIFO (an MJPEG stream read by the `opencv` source). Checks:
 READY=1 arrives after the model warm-up; WATCHDOG=1 arrives at least twice per watchdog interval;
-the pings stop once the camera stalls (the FIFO stops being fed); STOPPING=1 on SIGTERM.
+the pings stop once a camera read hangs (the FIFO stays open and is no longer fed: the abandoned read never
+returns); STOPPING=1 on SIGTERM. (A camera that fails and is reopened keeps the pings: tests/sources/test_rtsp_daemon.py.)
 
 The FIFO lives under /dev/shm because the opencv source treats `/dev/...` paths as live devices
 (a regular path must be an existing regular file, i.e. a video file that it may loop).

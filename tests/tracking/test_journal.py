@@ -27,10 +27,10 @@ def test_open_tracks_survive_a_restart_and_end_once_with_reason_and_last_seen(tm
     assert [e.to_payload() for e in ends] == [
         {"v": 1, "type": "end", "id": "id1", "label": "person", "score": 0.8, "top_score": 0.9,
          "box": [5.0, 6.0, 7.0, 8.0], "start_time": 1000.0, "end_time": 1010.0, "zones": ["drive"],
-         "stationary": True, "exited_zones": ["drive"], "reason": "restart"},
+         "stationary": True, "exited_zones": ["drive"], "snapshot": None, "clip": None, "reason": "restart"},
         {"v": 1, "type": "end", "id": "id3", "label": "person", "score": 0.8, "top_score": 0.9,
          "box": [1.0, 2.0, 3.0, 4.0], "start_time": 1002.0, "end_time": 1002.0, "zones": [],
-         "stationary": False, "reason": "restart"},
+         "stationary": False, "snapshot": None, "clip": None, "reason": "restart"},
     ]
     assert len(again) == 0 and again.due(0.0)
     again.save(0.0)

@@ -120,6 +120,7 @@ class Announcer:
         self._resent: set[str] = set()
         self._read: set[str] = set()  # stats keys that carried a reading in this run
         self._warned: dict[str, set[str]] = {}
+        self.last_snapshots = False  # the event history feeds a "Last <label>" image per label
 
     @property
     def topic(self) -> str:
@@ -202,7 +203,7 @@ class Announcer:
 
     def _current(self) -> dict[str, dict]:
         return discovery.components(self.topics, self.camera_id, self.labels, self.zones, self.diagnostics, self.qos,
-                                   self.zone_labels)
+                                   self.zone_labels, self.last_snapshots)
 
     def _removed_now(self, current: dict[str, dict]) -> dict[str, str]:
         gone = {**self.removed, **{cid: p for cid, p in self.previous.items()}}

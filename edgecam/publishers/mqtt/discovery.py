@@ -13,6 +13,9 @@ have a unit; every control has an icon.
 - per zone × label: ``binary_sensor`` occupancy and ``sensor`` count (``<base>/zone/<zone>/<label>``), for
   the labels the zone lists (``zone_labels``), or every label when it lists none
 - ``image`` snapshot (``<base>/snapshot``, ``image/jpeg``)
+- ``binary_sensor`` camera connectivity (``<base>/camera``: ``online``/``offline``)
+- with the event history on (``last_snapshots``), per label an ``image`` "Last <label>": the best snapshot of
+  the last ended event with that label (``<base>/<label>/snapshot``)
 - diagnostic: fps, inference ms, SoC temperature, dropped frames (``sensor``), throttled
   (``binary_sensor``), read from the stats JSON with ``value_template``; only those whose stats key
   carries a reading (``diagnostics``: no entity that could only ever be unknown), and each template
@@ -22,6 +25,11 @@ have a unit; every control has an icon.
   range is the one of :mod:`edgecam.confidence`
 
 Every component carries ``qos``: Home Assistant does not inherit the device-level option.
+
+Availability is per component (a list, so no component mixes it with a device-level
+``availability_topic``): every entity follows the daemon's ``availability``; the counts, occupancies
+and the snapshot also follow the camera (``<base>/camera``) with ``availability_mode: all``, so they
+read *unavailable* rather than a stale number while the camera is down.
 """
 
 from __future__ import annotations
@@ -56,12 +64,27 @@ _DIAGNOSTIC_SENSORS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
      {"unit_of_measurement": "°C", "state_class": "measurement", "device_class": "temperature"}),
     ("dropped_frames", "Dropped frames", "dropped_frames",
      {"unit_of_measurement": "frames", "state_class": "total_increasing", "icon": "mdi:image-off-outline"}),
+    ("reconnects", "Camera reconnects", "reconnects",
+     {"unit_of_measurement": "reconnects", "state_class": "total_increasing", "icon": "mdi:camera-retake"}),
+    ("camera_error", "Camera last error", "last_error",
+     {"icon": "mdi:camera-off",  # a state holds at most 255 characters
+      "value_template": "{{ (value_json.last_error or '')[:250] if value_json.last_error is defined else None }}"}),
 )
 _THROTTLED_KEY = "throttled"
 
 # Every stats key a diagnostic entity reads; DEFAULT_DIAGNOSTICS are sent by every pipeline.
 DIAGNOSTIC_KEYS = frozenset({key for _, _, key, _ in _DIAGNOSTIC_SENSORS} | {_THROTTLED_KEY})
 DEFAULT_DIAGNOSTICS = frozenset({"fps", "inference_ms", "dropped_frames"})
+
+
+def _availability(topics: Topics, camera: bool) -> dict[str, Any]:
+    """The daemon's availability, and with ``camera`` also the camera's (both must be ``online``)."""
+    daemon = [{"topic": topics.availability, "payload_available": "online", "payload_not_available": "offline"}]
+    if not camera:
+        return {"availability": daemon}
+    both = daemon + [{"topic": topics.camera_status, "payload_available": "online",
+                      "payload_not_available": "offline"}]
+    return {"availability": both, "availability_mode": "all"}
 
 
 def node_id(camera_id: str) -> str:
@@ -95,6 +118,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "value_template": _OCCUPIED,
             "device_class": "occupancy",
             **attributes,
+            **_availability(topics, camera=True),
         },
         f"{key}_count": {
             "p": "sensor",
@@ -105,6 +129,7 @@ def _label_components(topics: Topics, node: str, label: str, zone: str | None) -
             "unit_of_measurement": COUNT_UNIT,
             "icon": "mdi:counter",
             **attributes,
+            **_availability(topics, camera=True),
         },
     }
 
@@ -117,6 +142,7 @@ def components(
     diagnostics: Iterable[str] = DEFAULT_DIAGNOSTICS,
     qos: int = 1,
     zone_labels: Mapping[str, Iterable[str]] | None = None,
+    last_snapshots: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Every component config (keyed by component id) for a camera tracking ``labels`` in ``zones``
     (a zone listed in ``zone_labels`` with labels: only those), with diagnostic entities for the stats
@@ -128,6 +154,10 @@ def components(
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
         out.update(_label_components(topics, node, label, None))
+        if last_snapshots:
+            out[f"{node}_{slug(label)}_last"] = {"p": "image", "name": f"Last {label}",
+                                                  "unique_id": f"{node}_{slug(label)}_last",
+                                                  "image_topic": topics.last_snapshot(label), "content_type": "image/jpeg"}
     for zone in zones:
         for label in sorted(set((zone_labels or {}).get(zone, ()))) or labels:
             out.update(_label_components(topics, node, label, zone))
@@ -137,6 +167,17 @@ def components(
         "unique_id": f"{node}_snapshot",
         "image_topic": topics.snapshot,
         "content_type": "image/jpeg",
+        **_availability(topics, camera=True),
+    }
+    out[f"{node}_camera"] = {
+        "p": "binary_sensor",
+        "name": "Camera",
+        "unique_id": f"{node}_camera",
+        "state_topic": topics.camera_status,
+        "payload_on": "online",
+        "payload_off": "offline",
+        "device_class": "connectivity",
+        "entity_category": "diagnostic",
     }
     for obj, name, key, extra in _DIAGNOSTIC_SENSORS:
         if key not in diagnostics:
@@ -186,6 +227,7 @@ def components(
     }
     for cfg in out.values():
         cfg["qos"] = qos
+        cfg.setdefault("availability", _availability(topics, camera=False)["availability"])
     return out
 
 
@@ -221,9 +263,6 @@ def device_payload(
             "sw": __version__,
         },
         "o": dict(ORIGIN),
-        "availability_topic": topics.availability,
-        "payload_available": "online",
-        "payload_not_available": "offline",
         "qos": qos,
         "cmps": cmps,
     }

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 
 from edgecam.controls import Controls
 from edgecam.domain import Event, FrameUpdate, TrackView
+from edgecam.latency import LatencyWindow
 from edgecam.errors import UsageError
 from edgecam.identity import Instance
 from edgecam.jsonlimits import JsonLimitError, loads_bounded
@@ -69,7 +70,8 @@ class MqttPublisher:
                    labels=context.labels,
                    zones=tuple(z.name for z in context.zones),
                    zone_labels={z.name: tuple(z.labels) for z in context.zones},
-                   default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in context.class_names))
+                   default_labels=tuple(c for c in DEFAULT_ENTITY_LABELS if c in context.class_names),
+                   latency=context.latency)
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class MqttPublisher:
         zones: tuple[str, ...] = (),
         client_id: str | None = None,
         default_labels: tuple[str, ...] = (),
+        latency: LatencyWindow | None = None,
         zone_labels: Mapping[str, tuple[str, ...]] | None = None,
         instance: Instance | None = None,
     ) -> None:
@@ -90,6 +93,7 @@ class MqttPublisher:
         self.controls = controls
         self.state_dir = Path(state_dir)
         self.topics = Topics(settings.prefix, camera_id)
+        self.latency = latency if latency is not None else LatencyWindow()  # capture → feed publish
         self.client_id = client_id or settings.client_id or default_client_id(camera_id)
         password = resolve_password(settings)  # ConfigError now, not in a thread later
         self._announcer = Announcer(homeassistant, self.topics, camera_id, self.state_dir, labels, zones,
@@ -184,6 +188,10 @@ class MqttPublisher:
                     self._dropped_detections += 1
             self._wake.notify()
 
+    def publish_camera(self, state: str) -> None:
+        """The camera's availability (``online``/``offline``) on the retained ``<base>/camera``."""
+        self._set_retained(self.topics.camera_status, state.encode())
+
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
         with self._lock:
             self._stats_keys = frozenset(stats)
@@ -208,6 +216,15 @@ class MqttPublisher:
         kept = len(self._spool) - self._spool.lost_at_close
         if kept:
             log.warning("MQTT: %d event(s) not acknowledged; kept in %s for the next start", kept, self._spool.path)
+
+    def announce_last_snapshots(self) -> None:
+        """The event history is on: announce a "Last <label>" image entity per label (call before start)."""
+        self._announcer.last_snapshots = True
+
+    def publish_last_snapshot(self, label: str, jpeg: bytes) -> None:
+        """The event history's best snapshot of the last ended ``label`` event (retained; any thread)."""
+        if not self._closed:
+            self._set_retained(self.topics.last_snapshot(label), jpeg)
 
     # ------------------------------------------------------------------ status
     @property
@@ -432,6 +449,8 @@ class MqttPublisher:
                 continue
             sent = connected and self._link.publish(gen, self.topics.detections,
                                                     encode(detections_payload(update)), 0, False)
+            if sent and update.inference is not None:
+                self.latency.record(update.frame.timestamp, time.time())
             if not sent:
                 connected = False
                 with self._lock:

@@ -3,11 +3,13 @@
 Layout under ``<prefix>/<camera>/``:
 
 - ``availability``            ``online``/``offline`` (retained, also the last will)
+- ``camera``                  ``online`` while the camera delivers frames, ``offline`` when lost (retained)
 - ``detections``              per-frame JSON feed
 - ``events``                  track lifecycle JSON (QoS ``qos_events``)
 - ``<label>``                 current count of confirmed tracks with that label (retained)
 - ``zone/<zone>/<label>``     the same, inside one zone (retained)
 - ``snapshot``                JPEG with boxes (retained)
+- ``<label>/snapshot``        the last ended event's best snapshot with that label (event history; retained)
 - ``stats``                   health JSON (retained)
 - ``set/<name>``              commands (``commands.py``): ``set/detection`` (ON/OFF), ``set/conf`` (a number in the range of ``confidence.py``)
 - ``state/<name>``            accepted command state, echoed (retained)
@@ -45,6 +47,11 @@ class Topics:
         return f"{self.base}/availability"
 
     @property
+    def camera_status(self) -> str:
+        """``<base>/camera``: the camera's own availability (CONTRACT §6)."""
+        return f"{self.base}/camera"
+
+    @property
     def detections(self) -> str:
         return f"{self.base}/detections"
 
@@ -62,6 +69,10 @@ class Topics:
 
     def count(self, label: str) -> str:
         return f"{self.base}/{topic_level(label)}"
+
+    def last_snapshot(self, label: str) -> str:
+        """The best snapshot of the last ended event with ``label`` (event history; retained)."""
+        return f"{self.base}/{topic_level(label)}/snapshot"
 
     def attributes(self, label: str) -> str:
         """Retained JSON attributes of a label's count/occupancy entities (``{"stationary": n}``)."""

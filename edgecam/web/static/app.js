@@ -111,13 +111,14 @@ async function refreshEvents() {
   try { events = await getJSON("api/events"); } catch (e) { return; }
   const ol = $("events");
   ol.replaceChildren();
-  for (const e of events.slice().reverse().slice(0, 20)) {
+  const t = (e) => e.at || e.end_time || e.start_time;  // the recent-events feed, or the event history
+  for (const e of events.slice().sort((a, b) => t(b) - t(a)).slice(0, 20)) {
     const li = document.createElement("li");
     const at = e.at || e.end_time || e.start_time;  // when this message happened
     const time = document.createElement("time");
     time.dateTime = new Date(1000 * at).toISOString();
     text(time, clockTime(at));
-    const rest = ` ${e.type} ${e.label} ${e.score.toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`;
+    const rest = ` ${e.type || (e.end_time ? "end" : "new")} ${e.label} ${(e.score ?? e.top_score).toFixed(2)}${e.zones && e.zones.length ? " in " + e.zones.join(", ") : ""}`;
     li.append(time, document.createTextNode(rest));
     ol.append(li);
   }
