@@ -87,8 +87,9 @@ def connect_event_history(publishers: list) -> object | None:
     return events
 
 
-def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
-    """The capture thread; ``packet_sink`` (the event history's clips) goes to a source that offers packets."""
+def build_capture(settings: Settings, base_dir: Path, packet_sink=None, main_image_sink=None):
+    """The capture thread; ``packet_sink`` (the event history's clips) goes to a source that offers packets,
+    ``main_image_sink`` (its snapshots) to one with a larger stream than the detection frame (picamera2)."""
     from edgecam.runtime.capture import CaptureThread
     from edgecam.sources.base import load_source_class
 
@@ -98,6 +99,8 @@ def build_capture(settings: Settings, base_dir: Path, packet_sink=None):
         source = cls.from_settings(settings.camera, base_dir=base_dir)
         if packet_sink is not None and hasattr(source, "set_packet_sink"):
             source.set_packet_sink(packet_sink)
+        if main_image_sink is not None and hasattr(source, "set_main_image_sink"):
+            source.set_main_image_sink(main_image_sink)
         return source
 
     return CaptureThread(open_source, settings.camera)
@@ -197,7 +200,8 @@ def run_daemon(config_path: Path, max_frames: int | None = None) -> int:
             stack.callback(p.close)
 
         capture = build_capture(settings, Path(config_path).resolve().parent,
-                                events.packet_sink if events is not None else None)
+                                events.packet_sink if events is not None else None,
+                                events.main_images if events is not None else None)
         # the capture supervisor's heartbeat, not the camera's frames: an outage is no hang
         # (it stops only while an abandoned read does not return: a hung read, or a dead thread)
         health.register("capture", max(10.0, 3.0 / cam.fps, 2 * capture.stall_timeout_s))

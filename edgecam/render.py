@@ -16,13 +16,17 @@ def _color(class_id: int) -> tuple[int, int, int]:
 label_color = _color  # the colour of a class id (or any small int), shared by every drawing
 
 
+def line_thickness(image: np.ndarray) -> int:
+    """Pixels per line for drawing on ``image``: 1, plus 1 per 400 pixels of its longer side."""
+    return max(1, round(max(image.shape[:2]) / 400))
+
+
 def draw_boxes(
     image: np.ndarray, boxes: np.ndarray, texts: list[str], class_ids: np.ndarray | None = None
 ) -> np.ndarray:
     """Return a copy of ``image`` with each box and its text drawn (any 3-channel order)."""
     out = image.copy()
-    h, w = out.shape[:2]
-    thick = max(1, round(max(h, w) / 400))
+    thick = line_thickness(out)
     ids = class_ids if class_ids is not None else np.zeros(len(boxes), np.int32)
     for box, text, cid in zip(np.round(boxes).astype(int).tolist(), texts, ids.tolist()):
         x0, y0, x1, y1 = box

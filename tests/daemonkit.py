@@ -127,7 +127,9 @@ class Daemon:
         self.err_path = workdir / f"daemon{n}.err"
         self._out = open(self.out_path, "w")
         self._err = open(self.err_path, "w")
-        full_env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **(env or {}))
+        extra = dict(env or {})  # a PYTHONPATH of the test's goes before the checkout (e.g. a fake camera stack)
+        pythonpath = os.pathsep.join(p for p in (extra.pop("PYTHONPATH", ""), str(REPO)) if p)
+        full_env = dict(os.environ, PYTHONPATH=pythonpath, PYTHONUNBUFFERED="1", **extra)
         for var in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "JOURNAL_STREAM", "INVOCATION_ID"):
             if var not in (env or {}):  # a test may play systemd on purpose
                 full_env.pop(var, None)

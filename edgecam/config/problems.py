@@ -190,8 +190,8 @@ def _message(err: dict, value: Any) -> str:
         value = redact_url(value)
         value = value if len(value) <= 80 else value[:77] + "..."
         return f"'{value}' does not match the pattern {ctx.get('pattern')}"
-    if kind in ("value_error", "assertion_error"):
-        return str(ctx.get("error", err["msg"]))
+    if kind in ("value_error", "assertion_error"):  # a validator's own message may quote the value
+        return redact_url(str(ctx.get("error", err["msg"])))
     if kind == "missing":
         return f"missing required key '{err['loc'][-1]}'"
     return f"{err['msg']}; fix the value"

@@ -47,6 +47,8 @@ class _Live:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     score: float = -1.0
     dirty: bool = False  # a better frame than the one written
+    main: Frame | None = None  # the source's larger image right after ``frame`` (None: use ``frame``)
+    wants_main: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class _Save:
     frame: Frame | None
     box: tuple[float, float, float, float]
     score: float
+    main: Frame | None = None
 
 
 class EvidenceNamingTracker:
@@ -89,7 +92,14 @@ class EventRecorder:
 
         if context.state_dir is None:
             raise ValueError("the event history needs the camera's state directory")
-        has_packets = hasattr(load_source_class(camera.source), "set_packet_sink")
+        source = load_source_class(camera.source)
+        has_packets = hasattr(source, "set_packet_sink")
+        free = getattr(source, "packets_cost_nothing", None)
+        if has_packets and free is not None and not free(camera):
+            has_packets = False  # its packets would be encoded in software (a Pi 5's camera)
+            if settings.clips == "auto":
+                log.info("event clips off: this camera has no hardware H.264 encoder (a Raspberry Pi 5); "
+                         "[events] clips = \"on\" records software-encoded clips of the detection frames")
         return cls(settings, context.camera_id, Path(context.state_dir) / "events",
                    url_base=getattr(web, "public_url", None) or "", clip_mode=clip_mode(settings.clips, has_packets))
 
@@ -111,6 +121,9 @@ class EventRecorder:
         self.saved = 0
         self.clips: Any = None
         self.encoder: Any = None
+        from edgecam.events.mainimage import MainImageRequests
+
+        self.main_images = MainImageRequests()  # for a source with ``set_main_image_sink`` (picamera2)
         if clip_mode is not None:
             from edgecam.events.clips import ClipRecorder
 
@@ -186,10 +199,16 @@ class EventRecorder:
 
     def publish(self, update: FrameUpdate) -> None:
         frame = update.frame if update.frame.index >= 0 else None  # index -1: the shutdown update
+        main = self.main_images.take()  # captured after every best frame chosen so far
+        if main is not None:
+            for live in self._live.values():
+                if live.wants_main:
+                    live.main, live.wants_main, live.dirty = main, False, True
         clips = self.clips if self.clips is not None and self.clips.running else None
         for e in update.events:
             if e.type == "new":
-                live = self._live[e.id] = _Live(e, frame, e.box, e.top_score, False)
+                live = self._live[e.id] = _Live(e, frame, e.box, e.top_score, False, wants_main=frame is not None)
+                self.main_images.want()
                 self._save(live, None)
                 if clips is not None:
                     clips.open(e.id, e.start_time)
@@ -200,6 +219,8 @@ class EventRecorder:
                 live = self._live.get(t.id)
                 if live is not None and t.top_score > live.score:  # the object's best detection yet
                     live.frame, live.box, live.score, live.dirty = frame, t.box, t.top_score, True
+                    live.main, live.wants_main = None, True
+                    self.main_images.want()
         for e in update.events:
             if e.type == "end" and (live := self._live.pop(e.id, None)) is not None:
                 live.event = e
@@ -229,6 +250,8 @@ class EventRecorder:
         out = {"stored": n, "mb": round(size / MiB, 2), "recording": self.recording, "disk_full": self.disk_full,
                "dropped": self.dropped, "saved": self.saved,
                "deleted": self.store.deleted if self.store is not None else 0}
+        if self.main_images.delivered:  # a source with a larger stream (picamera2's main) gave snapshots
+            out.update(main_images=self.main_images.delivered)
         if self.clips is not None:
             out.update(clips=self.clips.written, clip_failures=self.clips.failed,
                        clip_packets_dropped=self.clips.dropped_packets)
@@ -241,7 +264,8 @@ class EventRecorder:
         e = live.event
         record = EventRecord(e.id, e.label, tuple(e.zones), e.start_time, end_time, float(e.top_score),
                              getattr(e, "stationary", None))
-        job = _Save(record, live.frame if (live.dirty or end_time is None) else None, live.box, live.score)
+        job = _Save(record, live.frame if (live.dirty or end_time is None) else None, live.box, live.score,
+                    live.main)
         live.dirty = False
         try:
             self._queue.put_nowait(job)
@@ -267,7 +291,11 @@ class EventRecorder:
             return
         files = {}
         if job.frame is not None:
-            files = render_evidence(job.frame, job.box, job.record.label, max(job.score, 0.0),
+            frame, box = job.frame, job.box
+            if job.main is not None and job.main.width > frame.width:  # the same view, more pixels
+                sx, sy = job.main.width / frame.width, job.main.height / frame.height
+                frame, box = job.main, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+            files = render_evidence(frame, box, job.record.label, max(job.score, 0.0),
                                     self.settings.snapshot_quality, self.settings.thumbnail_size)
         store.save_event(job.record, files)
         self.saved += 1

@@ -20,7 +20,7 @@ class EventsSettings:
     clips: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="record a clip per event: auto = only where it costs ~nothing (stream copy of an H.264/H.265 "
-                    "camera), on = also encode in software for other sources, off = snapshots only",
+                    "camera, a Pi 4 camera's hardware H.264 encoder), on = also encode in software for other sources, off = snapshots only",
     )
     clip_width: Int = Field(default=640, ge=64, le=3840, description="software-encoded clips: at most this wide")
     clip_fps: Float = Field(default=5.0, gt=0.0, le=30.0, description="software-encoded clips: at most this frame rate")
@@ -34,7 +34,7 @@ def clip_mode(clips: str, source_has_packets: bool) -> str | None:
     """How clips are made: ``"copy"`` (the source's compressed packets, remuxed), ``"encode"`` (software) or None.
 
     ``auto`` records only where it costs ~nothing: a source that hands over its compressed packets (a network
-    H.264/H.265 camera).  picamera2's hardware H.264 encoder is not wired yet, so there ``auto`` means no clips."""
+    H.264/H.265 camera, or picamera2 where its H.264 encoder is the hardware one: a Pi 4; not a Pi 5)."""
     if clips == "off":
         return None
     if source_has_packets:

@@ -100,6 +100,7 @@ class Pipeline:
         self._last_frame: Frame | None = None
         self.latency = latency if latency is not None else LatencyWindow()
         self.measure_latency = measure_latency  # False: a publisher records it (MQTT: at the publish)
+        self._no_detections = Detections.empty(detector.class_names)  # a frame not inferred (made once)
 
     def run(self) -> None:
         tick = lambda: self._stamp("inference")  # noqa: E731 - the inference stage's heartbeat
@@ -171,7 +172,7 @@ class Pipeline:
             lb, job.outputs = job.letterbox, None
             inference = Inference(detections, lb.src_w, lb.src_h, job.forward_ms, job.preprocess_ms,
                                   (time.perf_counter() - t0) * 1e3)
-        detections = inference.detections if inference is not None else Detections.empty(self.detector.class_names)
+        detections = inference.detections if inference is not None else self._no_detections
         frame = job.frame
         with self.times.measure("track"):
             out = self.tracker.update(detections, frame.timestamp, frame.width, frame.height)
@@ -196,15 +197,17 @@ class Pipeline:
         out = self.tracker.flush(time.time())
         if out.events:
             log.info("shutdown: ending %d live track(s)", sum(e.type == "end" for e in out.events))
-        empty = Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time())
+        self._publish_flushed(out, Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time()))
+        self.publish_stats()
+
+    def _publish_flushed(self, out, frame: Frame) -> None:
+        """Hand a tracker flush (its ``end`` events and counts, no inference) to every publisher."""
         update = FrameUpdate(
-            camera=self.camera_id, frame=empty, inference=None,
-            detections=Detections.empty(self.detector.class_names), events=out.events, tracks=out.tracks,
-            counts=out.counts, zone_counts=out.zone_counts,
+            camera=self.camera_id, frame=frame, inference=None, detections=self._no_detections,
+            events=out.events, tracks=out.tracks, counts=out.counts, zone_counts=out.zone_counts,
         )
         for p in self.publishers:
             p.publish(update)
-        self.publish_stats()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -228,14 +231,7 @@ class Pipeline:
             ended = sum(e.type == "end" for e in out.events)
             if ended:
                 log.warning("camera %s lost: ending %d live track(s)", self.camera_id, ended)
-            frame = self._last_frame or Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time())
-            update = FrameUpdate(
-                camera=self.camera_id, frame=frame, inference=None,
-                detections=Detections.empty(self.detector.class_names), events=out.events, tracks=out.tracks,
-                counts=out.counts, zone_counts=out.zone_counts,
-            )
-            for p in self.publishers:
-                p.publish(update)
+            self._publish_flushed(out, self._last_frame or Frame(image=_EMPTY_IMAGE, index=-1, timestamp=time.time()))
         states = (["offline"] if change.lost and change.state == "online" else []) + [change.state]
         for state in states:
             if state is None:

@@ -9,6 +9,14 @@ asked for. Every capture waits at most the read timeout, so a camera whose front
 stops delivering) is noticed by the capture supervisor, flushed, stopped and closed — releasing it for
 the next session. ``picamera2`` (and libcamera) are not pip-installable; they are imported only when
 the camera opens.
+
+Two optional capabilities serve the event history (both cost nothing unless used):
+
+* :meth:`PiCamera2Source.set_main_image_sink`: when the sink ``wanted()`` a picture, the next capture also
+  copies its main-stream buffer (same request as the lores frame) and hands it over as a :class:`Frame`, so
+  an event's snapshot has the main stream's resolution rather than the lores one;
+* :meth:`PiCamera2Source.set_packet_sink`: picamera2's H.264 encoder runs on the main stream and its packets
+  go to the sink (event clips with pre-roll; ``picamera2_clips.py``).
 """
 
 from __future__ import annotations
@@ -32,17 +40,20 @@ DEFAULT_MAIN_SIZE = (1280, 720)
 YUV_FORMATS = ("YUV420", "YVU420")
 
 # libcamera names formats by their packed word order: "RGB888" arrays are [B, G, R] per pixel.
-_PIXEL_ORDER = {"RGB888": "BGR", "BGR888": "RGB"}
+_PIXEL_ORDER = {"RGB888": "BGR", "BGR888": "RGB", "XRGB8888": "BGR", "XBGR8888": "RGB"}
 _MATRIX = {"Rec601": "bt601", "Rec709": "bt709"}
 
 __all__ = ["CameraStack", "MISSING_PICAMERA2", "PiCamera2Source"]
 
 
 class CameraStack(NamedTuple):
-    """What the source uses from the camera stack: ``picamera2.Picamera2`` and ``libcamera.ColorSpace``."""
+    """What the source uses from the camera stack: ``picamera2.Picamera2`` and ``libcamera.ColorSpace``;
+    for clips ``picamera2.encoders.H264Encoder`` and ``picamera2.outputs.Output`` (None: imported when needed)."""
 
     Picamera2: Any
     ColorSpace: Any
+    H264Encoder: Any = None
+    Output: Any = None
 
 
 def _import_picamera2() -> CameraStack:
@@ -75,7 +86,28 @@ class PiCamera2Source:
         self._lores: dict[str, Any] = {}
         self._decode: tuple[str, bool] = ("bt601", False)
         self._index = 0
+        self._main_sink: Any = None
+        self._packet_sink: Any = None
+        self._encoder: Any = None
         self.name = f"picamera2:{self._camera_num}"
+
+    # -- optional capabilities (the event history) -----------------------------------------------
+    def set_main_image_sink(self, sink: Any) -> None:
+        """``sink.wanted()`` → bool (asked once per capture; cheap) and ``sink.deliver(frame)`` (a main-stream
+        :class:`Frame`, from the same capture request as the lores frame read with it)."""
+        self._main_sink = sink
+
+    def set_packet_sink(self, sink: Any) -> None:
+        """``sink(packet, stream, wall_time)`` gets picamera2's H.264 packets of the main stream (set before
+        :meth:`open`): the encoder runs while the camera does."""
+        self._packet_sink = sink
+
+    @classmethod
+    def packets_cost_nothing(cls, settings: Any = None) -> bool:
+        """True where the H.264 encoder is the hardware one (Pi 4); a Pi 5 would encode in software."""
+        from edgecam.sources.picamera2_clips import hardware_h264_encoder
+
+        return hardware_h264_encoder()
 
     @classmethod
     def from_settings(cls, settings: PiCamera2Settings, base_dir: str | os.PathLike | None = None) -> "PiCamera2Source":
@@ -115,10 +147,24 @@ class PiCamera2Source:
         except Exception as exc:
             _close_quietly(cam)
             raise SourceError(f"cannot start Pi camera {self._camera_num}: {_chain(exc)}") from exc
+        if self._packet_sink is not None:
+            self._start_encoder(cam, stack)
         if not hasattr(cam, "cancel_all_and_flush"):
             log.warning("picamera2 is older than 0.3.20: a camera that stops delivering may not be released "
                         "until restart; update it (`sudo apt full-upgrade`)")
         self._cam = cam
+
+    def _start_encoder(self, cam: Any, stack: CameraStack) -> None:
+        """Clips come from picamera2's H.264 encoder; a failure leaves the camera running without clips."""
+        from edgecam.sources.picamera2_clips import start_clip_encoder
+
+        try:
+            self._encoder = start_clip_encoder(cam, stack, self._packet_sink, float(self._settings.fps),
+                                               sensor_wall_time)
+        except Exception as exc:  # noqa: BLE001 - detection goes on
+            self._encoder = None
+            log.warning("Pi camera %d: cannot start picamera2's H.264 encoder (%s); events get no clips this "
+                        "session", self._camera_num, _chain(exc))
 
     def _check_present(self, stack: CameraStack) -> None:
         """A missing camera is reported without constructing Picamera2 (whose failed __init__ leaks a pipe)."""
@@ -201,14 +247,44 @@ class PiCamera2Source:
             self._job = None
             raise SourceError(f"{self.name}: capture failed: {_chain(exc)}") from exc
         self._job = None
+        main = None
         try:  # the request holds one of the camera's buffers until released
             array = request.make_array("lores")
             sensor_ns = (request.get_metadata() or {}).get("SensorTimestamp")
+            if self._main_sink is not None and self._main_sink.wanted():
+                main = self._main_array(request)  # a copy: only when a snapshot asks for one
         except Exception as exc:
             raise SourceError(f"{self.name}: reading the captured frame failed: {_chain(exc)}") from exc
         finally:
             request.release()
-        return self._frame(array, sensor_wall_time(sensor_ns))
+        timestamp = sensor_wall_time(sensor_ns)
+        frame = self._frame(array, timestamp)
+        if main is not None:
+            self._deliver_main(main, frame.index, timestamp)
+        return frame
+
+    def _main_array(self, request: Any) -> np.ndarray | None:
+        """The request's main-stream buffer; None (the snapshot falls back to the lores frame) if that fails:
+        a snapshot's resolution is not worth a camera reconnect."""
+        try:
+            return request.make_array("main")
+        except Exception as exc:  # noqa: BLE001
+            log.warning("%s: cannot copy the main stream for a snapshot (%s); snapshots use the lores frame",
+                        self.name, _chain(exc))
+            self._main_sink = None
+            return None
+
+    def _deliver_main(self, array: np.ndarray, index: int, timestamp: float) -> None:
+        """The main-stream buffer as a frame (X channel and stride padding cropped) to the main-image sink."""
+        stream = self._cam.stream_configuration("main") if self._cam is not None else {}
+        fmt = stream.get("format", "XBGR8888")
+        order = _PIXEL_ORDER.get(fmt)
+        width, height = stream.get("size", (array.shape[1], array.shape[0]))
+        if order is None or array.ndim != 3 or array.shape[0] != height or array.shape[1] < width:
+            log.debug("main stream %s buffer %s: no main-stream snapshot", fmt, array.shape)
+            return
+        self._main_sink.deliver(Frame(image=array[:, :width, :3], index=index, timestamp=timestamp,
+                                      pixel_format=order, source=self.name))
 
     def _frame(self, array: np.ndarray, timestamp: float) -> Frame | YuvFrame:
         """The buffer as a frame: YUV420 stays a buffer (converted by whoever needs pixels, at the size
@@ -230,7 +306,7 @@ class PiCamera2Source:
         return frame
 
     def close(self) -> None:
-        cam, self._cam, self._job = self._cam, None, None
+        cam, self._cam, self._job, self._encoder = self._cam, None, None, None
         if cam is not None:
             _close_quietly(cam)
 
@@ -290,7 +366,8 @@ def _close_leaked_pipe(exc: BaseException, cls: Any) -> None:
 
 def _close_quietly(cam: Any) -> None:
     # cancel_all_and_flush first: stop() queues behind a pending capture and would wait for it forever
-    for method in ("cancel_all_and_flush", "stop", "close"):
+    # stop_encoder after stop, as picamera2's stop_recording does
+    for method in ("cancel_all_and_flush", "stop", "stop_encoder", "close"):
         fn = getattr(cam, method, None)
         if fn is None:
             continue

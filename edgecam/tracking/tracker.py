@@ -99,21 +99,14 @@ class IouTracker:
     ) -> None:
         self.settings = settings or TrackerSettings()
         self.settings.validate()
-        self._regions = Regions(zones, masks)
         self._filters = LabelFilters(filters)
-        self._zone_filters = [LabelFilters(z.filters, builtin={}) for z in zones]
-        self._zone_min_s = np.array([z.min_s for z in zones], np.float64)
-        self._zone_thresholds: dict[str, np.ndarray] = {}
         self._below_threshold = 0
         self._clock = clock or time.time
         self._tracks: list[Track] = []
         self._label_filter = np.asarray(self.settings.labels, dtype=object)
         self._counts: dict[str, int] = {}
-        self._zone_counts: dict[tuple[str, str], int] = {
-            (zone, label): 0
-            for zone, labels in zip(self._regions.zone_names, self._regions.zone_labels)
-            for label in labels
-        }
+        self._zone_counts: dict[tuple[str, str], int] = {}
+        self._use_regions(Regions(zones, masks), zones)
         self._live_ids: set[str] = set()
         self._next_regions: tuple[Regions, tuple[ZoneSettings, ...]] | None = None
 
@@ -132,14 +125,19 @@ class IouTracker:
                              f"{', '.join(regions.zone_names) or 'none'}); restart edgecam to apply them")
         self._next_regions = (regions, tuple(zones))
 
-    def _apply_regions(self) -> None:
-        (regions, zones), self._next_regions = self._next_regions, None  # type: ignore[misc]
+    def _use_regions(self, regions: Regions, zones: Sequence[ZoneSettings]) -> None:
+        """The zones' shapes, masks, filters and ``min_s``; every zone × label is counted (0 until seen)."""
         self._regions = regions
         self._zone_filters = [LabelFilters(z.filters, builtin={}) for z in zones]
         self._zone_min_s = np.array([z.min_s for z in zones], np.float64)
+        self._zone_thresholds: dict[str, np.ndarray] = {}  # per label, from _zone_filters
         for zone, labels in zip(regions.zone_names, regions.zone_labels):
             for label in labels:
                 self._zone_counts.setdefault((zone, label), 0)
+
+    def _apply_regions(self) -> None:
+        (regions, zones), self._next_regions = self._next_regions, None  # type: ignore[misc]
+        self._use_regions(regions, zones)
 
     @property
     def has_live_tracks(self) -> bool:
@@ -282,8 +280,7 @@ class IouTracker:
                 return track_id
 
     def _zones_of(self, t: Track) -> tuple[str, ...]:
-        names = self._regions.zone_names
-        return tuple(names[z] for z in np.flatnonzero(t.zones)) if names else ()
+        return self._zone_list(t.zones)
 
     def _zone_list(self, mask: np.ndarray) -> tuple[str, ...]:
         names = self._regions.zone_names

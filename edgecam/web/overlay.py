@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgecam.domain import FrameUpdate, TrackView
-from edgecam.render import encode_jpeg, label_color
+from edgecam.render import encode_jpeg, label_color, line_thickness
 from edgecam.tracking.settings import MaskSettings, ZoneSettings
 from edgecam.web.labels import place_labels
 
@@ -113,7 +113,7 @@ class OverlayRenderer:
             tracks = [t for t in update.tracks if opts.coasting or t.missed == 0]
             self._draw_tracks(bgr, tracks, scale)
         if opts.motion and update.inference is None:  # motion gating (or the switch) skipped the network
-            thick = max(1, round(max(bgr.shape[:2]) / 400))
+            thick = line_thickness(bgr)
             cv2.putText(bgr, "no detection on this frame (still scene)", (6, bgr.shape[0] - 8), _FONT,
                         0.35 * thick, (220, 220, 220), max(1, thick - 1), cv2.LINE_AA)
         return encode_jpeg(bgr, 0, self.quality)
@@ -122,7 +122,7 @@ class OverlayRenderer:
         if not tracks:
             return
         tracks = sorted(tracks, key=lambda t: (t.missed > 0, -t.score))  # live ones get the best label spots
-        thick = max(1, round(max(bgr.shape[:2]) / 400))
+        thick = line_thickness(bgr)
         size = 0.35 * thick
         boxes = np.round(np.asarray([t.box for t in tracks], np.float64).reshape(-1, 4) * scale).astype(np.int64)
         texts = [f"{t.label} #{t.id[-4:]} {t.score:.2f}" + (f" lost {t.missed}" if t.missed else "") for t in tracks]
@@ -149,7 +149,7 @@ class OverlayRenderer:
             bgr[mask] = faded[mask]
 
     def _draw_regions(self, bgr: np.ndarray, w: int, h: int, scale: float) -> None:
-        thick = max(1, round(max(bgr.shape[:2]) / 400))
+        thick = line_thickness(bgr)
         with self._lock:
             zones = self.zones if self.options.zones else ()
             masks = self.masks if self.options.masks else ()

@@ -84,7 +84,9 @@ def test_daemon_publishes_the_whole_contract_over_mqtt(tmp_path, mosquitto, mqtt
     for key, comp in disc["cmps"].items():
         assert {"p", "unique_id"} <= comp.keys(), key
         topics = [a["topic"] for a in comp["availability"]]
-        if comp["p"] == "image" or key.endswith(("_count", "_occupancy")):  # unavailable while the camera is down
+        # the live snapshot, counts and occupancy are unavailable while the camera is down; a "Last <label>"
+        # image shows stored evidence of a past event and stays available
+        if key.endswith(("_snapshot", "_count", "_occupancy")):
             assert topics == [AVAILABILITY, f"{BASE}/camera"] and comp["availability_mode"] == "all", key
         else:
             assert topics == [AVAILABILITY], key

@@ -84,6 +84,8 @@ def test_the_numeric_key_list_is_not_empty():
     ('[mqtt]\nhost = "broker:1883"\n', "[mqtt] host: host 'broker:1883' is not a host name or IP address"),
     ('[camera]\nsource = "opencv"\npath = "0"\nfps = "rtsp://bob:hunter2@cam/"\n',
      '[camera] fps: expected a number, got a string ("rtsp://bob:***@cam/")'),
+    ('[filters]\nurl = "rtsp://bob:hunter2@cam/"\n',  # a validator's own message quoting the value
+     "[filters] url: unknown key url = 'rtsp://bob:***@cam/'"),
 ])
 def test_messages(text, expected):
     with pytest.raises(ConfigError) as info:

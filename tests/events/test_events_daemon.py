@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from broker import Mosquitto, MqttRecorder
-from daemonkit import BASE, EVENTS, Daemon, camera_dir, write_config
+from daemonkit import BASE, EVENTS, Daemon, camera_dir, last_stats, write_config
 from sharedkit import HORSE
 from webkit import LiveView, request
 
@@ -196,7 +196,7 @@ def test_budget_keeps_the_store_under_max_mb(tmp_path):
     ends = [e for e in daemon.events() if e["type"] == "end"]
     assert len(ends) >= 6
     assert 0 < _file_bytes(events_dir) <= 0.25 * 1024 * 1024
-    stats = [m["payload"] for m in daemon.messages() if m["topic"].endswith("/stats")][-1]["events"]
+    stats = last_stats(daemon)["events"]
     assert stats["deleted"] >= 1 and stats["mb"] <= 0.25
 
 

@@ -13,7 +13,7 @@ import re
 import av
 import pytest
 
-from daemonkit import CAM, Daemon
+from daemonkit import CAM, Daemon, last_stats
 from webkit import LiveView, request
 
 rtspkit = pytest.importorskip("rtspkit", reason="needs issue #20's RTSP test kit (tests/rtspkit.py)")
@@ -66,10 +66,6 @@ warmup_max_runs = 2
     return cfg
 
 
-def _stats(daemon) -> dict:
-    return [m["payload"] for m in daemon.messages() if m["topic"].endswith("/stats")][-1]
-
-
 def _detection(view, on: bool) -> None:
     r = request(view, "POST", "/api/controls", json.dumps({"detection": on}).encode(),
                 {"Content-Type": "application/json"})
@@ -92,11 +88,11 @@ def test_stream_copy_clip_from_a_real_rtsp_camera(tmp_path):
             assert "clips by copy" in daemon.stderr()
             port = int(re.search(r"live view: http://127\.0\.0\.1:(\d+)/", daemon.stderr()).group(1))
             view = LiveView(None, None, "127.0.0.1", port)  # type: ignore[arg-type]
-            daemon.wait_until(lambda: _stats(daemon)["frames"] >= 20, 60, "4 s of frames (the ring fills)")
+            daemon.wait_until(lambda: last_stats(daemon)["frames"] >= 20, 60, "4 s of frames (the ring fills)")
             _detection(view, True)
             daemon.wait_until(lambda: any(e["type"] == "new" and e["label"] == "person" for e in daemon.events()),
                               60, "people detected")
-            daemon.wait_until(lambda: _stats(daemon)["frames"] >= 40, 60, "people in view for a while")
+            daemon.wait_until(lambda: last_stats(daemon)["frames"] >= 40, 60, "people in view for a while")
             _detection(view, False)  # the tracks end; the clips close post_s later
             daemon.wait_until(lambda: any(e["clip"] for e in json.loads(request(view, "GET", "/api/events").body)),
                               60, "a clip")
@@ -104,8 +100,8 @@ def test_stream_copy_clip_from_a_real_rtsp_camera(tmp_path):
             end = next(e for e in daemon.events() if e["type"] == "end" and e["id"] == item["id"])
             assert end["clip"] == item["clip"]
             (tmp_path / "clip.mp4").write_bytes(request(view, "GET", item["clip"]).body)
-            daemon.wait_until(lambda: _stats(daemon)["events"].get("clips", 0) >= 1, 30, "the clip in the stats")
-            events_stats = _stats(daemon)["events"]
+            daemon.wait_until(lambda: last_stats(daemon)["events"].get("clips", 0) >= 1, 30, "the clip in the stats")
+            events_stats = last_stats(daemon)["events"]
             assert daemon.terminate() == 0
     finally:
         camera.stop()

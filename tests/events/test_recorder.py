@@ -88,3 +88,38 @@ def test_a_store_that_cannot_open_leaves_the_daemon_running(tmp_path, caplog):
         recorder.close()
     warnings = [r.getMessage() for r in caplog.records if "cannot open the event store" in r.getMessage()]
     assert len(warnings) == 1 and "state_dir" in warnings[0]
+
+
+def test_a_larger_main_stream_image_becomes_the_snapshot_with_the_box_scaled(tmp_path):
+    """A source with a larger stream (picamera2's main) answers the recorder's request with the image of the
+    capture after the best frame; the snapshot is that image, the box scaled to it."""
+    recorder = EventRecorder(EventsSettings(), "yard", tmp_path / "events")
+    requests = recorder.main_images
+    requests.min_interval_s = 0.0
+    real_publish = recorder.publish
+
+    def publish_then_capture(update):  # the source reads the next frame after the recorder asked
+        real_publish(update)
+        i = update.frame.index + 1
+        if requests.wanted():
+            requests.deliver(Frame(cv2.resize(_frame(i), (640, 480)), i, update.frame.timestamp + 0.2, "BGR"))
+
+    recorder.publish = publish_then_capture
+    recorder.start()
+    try:
+        ends = _run(recorder)
+        stats = recorder.stats()
+    finally:
+        recorder.close()
+    from edgecam.events.store import EventStore
+
+    store = EventStore(tmp_path / "events", 10**9, 10**12)
+    clean = cv2.imread(str(store.path(ends[0].id, "snapshot.jpg")))
+    boxed = cv2.imread(str(store.path(ends[0].id, "boxed.jpg")))
+    store.close()
+    assert clean.shape == (480, 640, 3)  # the main stream's size, not the 320x240 detection frame
+    assert abs(float(clean.mean()) - 90) < 3  # frame 3: the capture right after the best frame (2)
+    drawn = np.abs(boxed.astype(int) - clean.astype(int)).max(axis=2) > 40
+    cols = np.flatnonzero(drawn[250:380].any(axis=0))  # rows inside the box, below its label
+    assert abs(cols.min() - 200) <= 4 and abs(cols.max() - 320) <= 4, (cols.min(), cols.max())  # x 100..160 × 2
+    assert requests.delivered >= 1 and stats["main_images"] == requests.delivered

@@ -41,6 +41,13 @@ real code; the comments cite it (raspberrypi/picamera2 at 3e6dff09, raspberrypi/
   (libcamera passes the V4L2 buffer's CLOCK_MONOTONIC time on) at the start of the exposure, here
   ``SENSOR_LEAD_NS`` before the frame is delivered) that must be ``release()``d: every unreleased request
   holds one of the camera's ``BUFFERS`` buffers, and without a free one no frame completes.
+  ``make_array("main")``: the main stream, XBGR8888 by default (``create_video_configuration``), an
+  ``(h, w, 4)`` array of R, G, B, X bytes (request.py ``_make_array_shared``; PIL mode "RGBX").
+* The camera thread hands every completed request to each started encoder (``encoder.encode(encoder.name,
+  req)``, picamera2.py ``process_requests``); ``start_encoder``/``stop_encoder`` and the encoder itself are
+  in fake_picamera2_encoder.py.
+* A ``scene`` (RGB images, each held for ``hold`` frames) replaces the colour bars, so a real detector
+  sees something; it is scaled to every stream.
 """
 
 from __future__ import annotations
@@ -54,9 +61,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import numpy as np
 
 from edgecam.sources.picamera2 import CameraStack
+from tests.sources.fake_picamera2_encoder import EncodingCamera, H264Encoder, Output
 from tests.sources.yuv_reference import colour_bars, pack_i420, rgb_to_yuv444
 
 log = logging.getLogger(__name__)
@@ -67,12 +76,17 @@ BUFFERS = 4
 
 
 class CompletedRequest:
-    def __init__(self, camera: "Picamera2", array: np.ndarray, sensor_ns: int) -> None:
-        self._camera, self._array, self._sensor_ns = camera, array, sensor_ns
-        self.released = False
+    def __init__(self, camera: "Picamera2", array: np.ndarray, sensor_ns: int, main: np.ndarray | None = None,
+                 held: bool = True) -> None:
+        self._camera, self._array, self._sensor_ns, self._main = camera, array, sensor_ns, main
+        self.released = not held  # a request only lent to the encoders is released by the camera thread
 
     def make_array(self, name: str) -> np.ndarray:
-        assert name == "lores" and not self.released, (name, self.released)
+        assert name in ("lores", "main"), name
+        if name == "main":
+            self._camera.main_arrays += 1
+            return self._main.copy()
+        assert not self.released
         return self._array.copy()
 
     def get_metadata(self) -> dict[str, Any]:
@@ -132,6 +146,8 @@ class FakeCameraSystem:
     fps: float = 50.0
     grant_colour_space: str | None = None  # force what libcamera grants (None: what was asked)
     sensor_ok: bool = True
+    scene: list | None = None  # RGB images shown in turn (None: colour bars)
+    hold: int | list = 1  # frames each scene image is shown for (one number for all, or one per image)
     acquired: set = field(default_factory=set)
     instances: list = field(default_factory=list)
     failed_inits: list = field(default_factory=list)
@@ -142,7 +158,7 @@ class FakeCameraSystem:
     def stack(self) -> CameraStack:
         system = self
         cls = type("Picamera2", (FakePicamera2,), {"system": system})
-        return CameraStack(Picamera2=cls, ColorSpace=ColorSpace)
+        return CameraStack(Picamera2=cls, ColorSpace=ColorSpace, H264Encoder=H264Encoder, Output=Output)
 
     def open_pipe_fds(self) -> list[int]:
         """The notifyme pipe ends this system's cameras opened that are still open. Checked by identity
@@ -169,7 +185,7 @@ class FakeCameraSystem:
         self.sensor_ok = True
 
 
-class FakePicamera2:
+class FakePicamera2(EncodingCamera):
     system: FakeCameraSystem  # set on the per-system subclass made by FakeCameraSystem.stack
 
     @classmethod
@@ -196,6 +212,9 @@ class FakePicamera2:
         self._dead = False  # frontend timed out while streaming
         self._thread: threading.Thread | None = None
         self._frame: np.ndarray | None = None
+        self._buffers: list[tuple[np.ndarray, np.ndarray]] = []  # (lores, main) per scene image
+        self._encoders: set = set()
+        self.main_arrays = 0  # main-stream copies made (make_array("main"))
         self.frames = 0
         camera_num = self.global_camera_info()[camera_num]["Num"]  # IndexError for a missing camera
         self.camera_idx = camera_num
@@ -252,7 +271,17 @@ class FakePicamera2:
             cs = ColorSpace.Sycc()
         config["colour_space"] = cs
         self.camera_config = config
-        self._frame = self._render(config)
+        main["stride"] = main["size"][0] * 4
+        if self.system.scene:
+            images = self.system.scene
+            self._buffers = [(self._render(config, image), _rgbx(image, main["size"])) for image in images]
+        else:  # colour bars drawn at each stream's own size
+            images = [None]
+            self._buffers = [(self._render(config, colour_bars(*lores["size"])),
+                              _rgbx(colour_bars(*main["size"]), main["size"]))]
+        self._frame = self._buffers[0][0]
+        holds = self.system.hold if isinstance(self.system.hold, list) else [self.system.hold] * len(images)
+        self._sequence = [i for i, n in enumerate(holds) for _ in range(max(1, n))]
 
     def _validated_size(self, size: tuple[int, int], main: tuple[int, int]) -> tuple[int, int]:
         w, h = min(size[0], main[0]), min(size[1], main[1])  # vc4.cpp: bounded by output 0
@@ -272,11 +301,11 @@ class FakePicamera2:
     def camera_configuration(self) -> dict[str, Any]:
         return self.camera_config
 
-    def _render(self, config: dict[str, Any]) -> np.ndarray:
-        """The lores buffer of every frame: colour bars, encoded as the ISP would."""
+    def _render(self, config: dict[str, Any], image: np.ndarray) -> np.ndarray:
+        """The lores buffer of a frame showing ``image`` (RGB), encoded as the ISP would."""
         lores = config["lores"]
         w, h = lores["size"]
-        rgb = colour_bars(w, h)
+        rgb = image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         if lores["format"] in ("YUV420", "YVU420"):
             cs = config["colour_space"]
             yuv = rgb_to_yuv444(rgb, _ENCODING[cs.ycbcrEncoding.name], cs.range.name == "Full")
@@ -306,6 +335,7 @@ class FakePicamera2:
                     continue
                 if self.held >= BUFFERS:  # every buffer is held by an unreleased request: no frame
                     continue
+                lores, main = self._buffers[self._sequence[self.frames % len(self._sequence)]]
                 self.frames += 1
                 self.last_sensor_ns = time.monotonic_ns() - SENSOR_LEAD_NS
                 self.sensor_log.append(self.last_sensor_ns)
@@ -314,10 +344,12 @@ class FakePicamera2:
                     if id(job) in self._request_jobs:
                         self._request_jobs.discard(id(job))
                         self.held += 1
-                        job.set_result(CompletedRequest(self, self._frame.copy(), self.last_sensor_ns))
+                        job.set_result(CompletedRequest(self, lores.copy(), self.last_sensor_ns, main))
                     else:
-                        job.set_result(self._frame.copy())
+                        job.set_result(lores.copy())
                 # else: queue=False keeps nothing; the request goes back to libcamera
+                for encoder in list(self._encoders):  # then every request goes to the encoders
+                    encoder.encode(encoder.name, CompletedRequest(self, lores, self.last_sensor_ns, main, False))
 
     def _frontend_timeout(self) -> None:
         with self._cond:
@@ -384,6 +416,13 @@ class FakePicamera2:
         os.close(self.notifyme_w)
         if self in self.system.instances:
             self.system.instances.remove(self)
+
+
+def _rgbx(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The main stream's XBGR8888 buffer showing ``image`` (RGB): R, G, B, X bytes per pixel."""
+    w, h = size
+    rgb = image if image.shape[:2] == (h, w) else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.dstack([rgb, np.full((h, w), 255, np.uint8)]))
 
 
 def _even(size: tuple[int, int]) -> tuple[int, int]:

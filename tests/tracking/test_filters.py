@@ -129,3 +129,16 @@ def test_the_measured_label_defaults_apply_when_nothing_is_configured():
     tr = IouTracker(TrackerSettings(min_hits=1))
     low = make_dets(("person", (10, 10, 60, 160), 0.28), ("car", (300, 300, 380, 360), 0.38))
     assert len(tr.update(low, 1.0, W, H).detections) == 0 and tr.stats()["filtered"]["min_score"] == 2
+
+
+def test_a_zone_threshold_edited_live_applies_at_the_next_frame():
+    """set_regions (the live zone editor) replaces the zone filters; no threshold of the old ones lingers."""
+    def door(threshold: float) -> ZoneSettings:
+        return ZoneSettings(name="door", points=((0, 0), (500, 0), (500, 500), (0, 500)), coordinates="pixels",
+                            filters=FilterSettings(labels={"person": LabelFilterSettings(threshold=threshold)}))
+
+    tr = IouTracker(TrackerSettings(min_hits=1), zones=[door(0.95)])
+    person = make_dets(("person", (0, 0, 50, 100), 0.9))
+    assert tr.update(person, 1.0, W, H).zone_counts.get(("door", "person"), 0) == 0  # below the zone's threshold
+    tr.set_regions([door(0.5)], [])
+    assert tr.update(person, 1.1, W, H).zone_counts == {("door", "person"): 1}

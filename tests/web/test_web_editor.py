@@ -57,12 +57,18 @@ def test_edit_drag_save_and_the_running_daemon_uses_the_zone(tmp_path, browser):
         daemon.wait_until(lambda: "horse" in _tracks(view), 120, "the horse tracked")
         assert _tracks(view)["horse"]["zones"] == []  # the yard is the top-left corner: nothing in it
 
-        wait = WebDriverWait(browser, 60)
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # the region list is re-rendered as the page refreshes: an element found a moment ago may be gone
+        wait = WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException, StopIteration))
         browser.get(view.url)
         wait.until(lambda d: d.find_element(By.ID, "camera").text == "yard")
         regions = lambda: browser.find_elements(By.CSS_SELECTOR, "#configured li")  # noqa: E731
         pick = lambda prefix: next(li for li in regions() if li.text.startswith(prefix))  # noqa: E731
-        pick("zone yard").click()
+
+        def choose(prefix: str) -> None:  # click the entry, again if the list was re-rendered meanwhile
+            wait.until(lambda _d: pick(prefix).click() or True)
+        choose("zone yard")
         wait.until(lambda d: d.find_element(By.ID, "zone-points").text == "4 points")
         canvas = browser.find_element(By.ID, "editor")
         wait.until(lambda d: canvas.size["width"] > 100 and d.execute_script(
@@ -96,7 +102,7 @@ def test_edit_drag_save_and_the_running_daemon_uses_the_zone(tmp_path, browser):
         daemon.wait_until(lambda: _tracks(view)["horse"]["zones"] == ["yard"], 60, "the horse in the moved yard")
 
         # delete the mask and save: gone from the file, the rest kept
-        pick("mask").click()
+        choose("mask")
         browser.find_element(By.ID, "delete").click()
         browser.find_element(By.ID, "save").click()
         wait.until(lambda d: "uses them now" in d.find_element(By.ID, "save-result").text
@@ -105,7 +111,7 @@ def test_edit_drag_save_and_the_running_daemon_uses_the_zone(tmp_path, browser):
         assert "[[masks]]" not in text and text.startswith(HEADER) and 'name = "yard"' in text
 
         # rename: saved, and the page says the daemon needs a restart for a new zone name
-        pick("zone yard").click()
+        choose("zone yard")
         name = browser.find_element(By.ID, "zone-name")
         name.clear()
         name.send_keys("porch")

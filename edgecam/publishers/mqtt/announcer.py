@@ -206,7 +206,7 @@ class Announcer:
                                    self.zone_labels, self.last_snapshots)
 
     def _removed_now(self, current: dict[str, dict]) -> dict[str, str]:
-        gone = {**self.removed, **{cid: p for cid, p in self.previous.items()}}
+        gone = {**self.removed, **self.previous}
         return {cid: p for cid, p in sorted(gone.items()) if cid not in current}
 
     def messages(self) -> list[tuple[str, bytes]]:

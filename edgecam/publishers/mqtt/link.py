@@ -277,9 +277,10 @@ class MqttLink:
                                           size, msg.topic[:200], MAX_INBOUND)
             return
         try:
-            if self._on_ownership(client, msg.topic, bytes(msg.payload)):
+            payload = bytes(msg.payload)
+            if self._on_ownership(client, msg.topic, payload):
                 return
             if self._connected.is_set():
-                self._on_message_cb(msg.topic, bytes(msg.payload))
+                self._on_message_cb(msg.topic, payload)
         except Exception:  # a bad message must never take down the network thread
             log.exception("MQTT: failed to handle a message on %s", msg.topic)

@@ -2,8 +2,9 @@
 
 It turns each ``FrameUpdate`` into messages in its worker thread; the other jobs are parts: the link
 (``link.py``), the retained state (``retained.py``), the command router (``router.py``), delivery from
-the spool (``delivery.py``, ``spool.py``), the announcer (``announcer.py``) and the open-track journal
-(``edgecam/tracking/journal.py``).  The caller (inference thread) only appends to memory and returns;
+the spool (``delivery.py``, ``spool.py``), the announcer (``announcer.py``), the hand-off from the
+other threads (``inbox.py``) and the open-track journal (``edgecam/tracking/journal.py``, reconciled at
+start by ``orphans.py``).  The caller (inference thread) only appends to memory and returns;
 the worker writes the spool and the journal, builds payloads, encodes snapshots and hands messages to
 the link; paho's network thread runs the link's callbacks.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -31,22 +31,23 @@ from edgecam.domain import Event, FrameUpdate, TrackView
 from edgecam.latency import LatencyWindow
 from edgecam.errors import UsageError
 from edgecam.identity import Instance
-from edgecam.jsonlimits import JsonLimitError, loads_bounded
 from edgecam.publishers.context import PublisherContext
 from edgecam.publishers.mqtt import commands
 from edgecam.publishers.mqtt.announcer import Announcer
 from edgecam.publishers.mqtt.connection import default_client_id, resolve_password
-from edgecam.publishers.mqtt.counts import RetainedCounts, stationary_counts
+from edgecam.publishers.mqtt.counts import RetainedCounts
 from edgecam.publishers.mqtt.delivery import EventDelivery
+from edgecam.publishers.mqtt.inbox import Inbox
 from edgecam.publishers.mqtt.link import MqttLink
 from edgecam.publishers.mqtt.messages import FeedGate, detections_payload, encode, stats_payload
+from edgecam.publishers.mqtt.orphans import end_orphaned_tracks
 from edgecam.publishers.mqtt.retained import RetainedState
 from edgecam.publishers.mqtt.router import CommandRouter
 from edgecam.publishers.mqtt.settings import HomeAssistantSettings, MqttSettings
 from edgecam.publishers.mqtt.spool import FILENAME as SPOOL_FILENAME, Spool
 from edgecam.publishers.mqtt.ownership import Ownership
 from edgecam.publishers.mqtt.topics import Topics, ha_status_topic, owner_topic
-from edgecam.tracking.journal import FILENAME as JOURNAL_FILENAME, TrackJournal
+from edgecam.tracking.journal import TrackJournal
 
 log = logging.getLogger(__name__)
 
@@ -107,34 +108,11 @@ class MqttPublisher:
                               self._router.subscriptions(), self._router.handle, self._on_connected, self._poke,
                               ownership=ownership, on_conflict=self._on_conflict)
         self._retained = RetainedState()
-
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        # caller -> worker (guarded by _lock)
-        self._events: list[Event] = []
-        self._frames: deque[FrameUpdate] = deque()
-        self._counts: dict[str, int] = {}
-        self._zone_counts: dict[tuple[str, str], int] = {}
-        self._stationary: dict[str, int] = {}
-        self._count_updates: list[tuple[dict[str, int], dict[tuple[str, str], int], dict[str, int]]] = []
-        self._sighting: tuple[float, tuple[TrackView, ...]] | None = None
-        self._snapshot_src: FrameUpdate | None = None
-        self._stats_keys: frozenset[str] | None = None
-        self._stats_readings: frozenset[str] = frozenset()
-        self._resync = False
-        self._announce = False
-        self._birth = False  # Home Assistant (re)started: removals it missed are sent again
-        self._closing = False
-        self._close_deadline = 0.0
-        # caller-side
-        self._gate = FeedGate()
-        self._best_top: dict[str, float] = {}  # top score per live track at its last snapshot
+        self._inbox = Inbox(settings.queue_size)  # caller threads -> worker
         # worker-side
         self._worker_gate = FeedGate()
         self._counts_out = RetainedCounts(self.topics, self.state_dir)
         self._worker_gen = 0
-        self._next_snapshot = 0.0
-        self._dropped_detections = 0
         self._restart_ends = 0
         self._started = False
         self._closed = False
@@ -152,7 +130,8 @@ class MqttPublisher:
         if len(self._spool):
             log.info("MQTT spool holds %d event(s) from before; they are sent first", len(self._spool))
         self._delivery = EventDelivery(self._spool, _REPLAY_WINDOW)
-        self._end_orphaned_tracks()
+        self._journal, self._restart_ends = end_orphaned_tracks(self._spool, self.state_dir, self.topics.events,
+                                                                self.settings.qos_events)
         self._set_retained(self.topics.state("detection"), commands.format_state("detection", self.controls.detection_enabled))
         self._set_retained(self.topics.state("conf"), commands.format_state("conf", self.controls.conf))
         for topic, payload in self._counts_out.start(self._announcer.labels, self._announcer.zones,
@@ -165,37 +144,14 @@ class MqttPublisher:
 
     def publish(self, update: FrameUpdate) -> None:
         """Hand one frame's results to the worker; never blocks on the network or the disk."""
-        with self._lock:
-            if self._closing:
-                return
-            if update.events:
-                self._events.extend(update.events)
-            stationary = stationary_counts(update.tracks)
-            if update.counts != self._counts or update.zone_counts != self._zone_counts or stationary != self._stationary:
-                self._counts = dict(update.counts)
-                self._zone_counts = dict(update.zone_counts)
-                self._stationary = stationary
-                self._count_updates.append((self._counts, self._zone_counts, stationary))
-            if update.tracks or update.events:
-                self._sighting = (update.frame.timestamp, update.tracks)
-            if self._snapshot_worthy(update):
-                self._snapshot_src = update
-            if self._gate.wants(update):
-                if len(self._frames) < self.settings.queue_size:
-                    self._frames.append(update)
-                    self._gate.admit(update)
-                else:
-                    self._dropped_detections += 1
-            self._wake.notify()
+        self._inbox.put(update)
 
     def publish_camera(self, state: str) -> None:
         """The camera's availability (``online``/``offline``) on the retained ``<base>/camera``."""
         self._set_retained(self.topics.camera_status, state.encode())
 
     def publish_stats(self, stats: Mapping[str, Any]) -> None:
-        with self._lock:
-            self._stats_keys = frozenset(stats)
-            self._stats_readings = frozenset(k for k, v in stats.items() if v is not None)
+        self._inbox.put_stats(stats)
         self._set_retained(self.topics.stats, encode(stats_payload(stats)))
 
     def close(self) -> None:
@@ -205,10 +161,7 @@ class MqttPublisher:
         self._closed = True
         # refused: nothing can be delivered on this broker, so nothing is waited for
         deadline = time.monotonic() + (0.0 if self._link.conflict else self.settings.close_timeout_s)
-        with self._lock:
-            self._closing = True
-            self._close_deadline = deadline
-            self._wake.notify()
+        self._inbox.close(deadline)
         assert self._worker is not None and self._spool is not None
         self._worker.join(max(0.0, deadline - time.monotonic()) + 5.0)
         self._link.close(deadline - time.monotonic())
@@ -249,7 +202,7 @@ class MqttPublisher:
         spool = self._spool
         return {
             **self._link.stats(),
-            "dropped_detections": self._dropped_detections,
+            "dropped_detections": self._inbox.dropped,
             "spooled": len(spool) if spool is not None else 0,
             "spool_dropped": spool.dropped if spool is not None else 0,
             "spool_held": spool.held if spool is not None else 0,  # in memory: the disk refused them
@@ -259,63 +212,21 @@ class MqttPublisher:
             "ha_births": self._router.births,
         }
 
-    # ------------------------------------------------------------------ start-up state
-    def _end_orphaned_tracks(self) -> None:
-        """End every track a previous run left open (journal + the spool's undelivered events)."""
-        assert self._spool is not None
-        journal = TrackJournal.load(self.state_dir / JOURNAL_FILENAME)
-        after = 0
-        while rows := self._spool.read_after(after, 500):
-            for row in rows:
-                if row.topic == self.topics.events:
-                    try:
-                        payload = loads_bounded(row.payload)
-                    except JsonLimitError:
-                        continue
-                    if isinstance(payload, dict):
-                        journal.apply_payload(payload)
-            after = rows[-1].id
-        ends = journal.orphan_ends("restart")
-        if ends:
-            log.warning("ending %d track(s) left open by the previous run (it did not shut down cleanly)", len(ends))
-            self._spool.append_many((self.topics.events, encode(e.to_payload()), self.settings.qos_events, False)
-                                    for e in ends)
-            self._restart_ends = len(ends)
-        journal.save(time.monotonic())
-        self._journal = journal
-
     # ------------------------------------------------------------------ callbacks (other threads)
     def _on_connected(self, gen: int) -> None:
         """Link callback (network thread, new connection): resend all retained state and discovery."""
-        with self._lock:
-            self._resync = True
-            self._announce = True
+        self._inbox.connected()
 
     def _poke(self) -> None:
-        with self._lock:
-            self._wake.notify()
+        self._inbox.poke()
 
     def _on_ha_birth(self) -> None:
-        with self._lock:
-            self._announce = True
-            self._birth = True
-            self._wake.notify()
+        self._inbox.reannounce(birth=True, wake=True)
 
     def _on_control(self, name: str, value: object) -> None:
         if self._closed or name not in commands.COMMANDS:
             return
         self._set_retained(self.topics.state(name), commands.format_state(name, value))
-
-    def _snapshot_worthy(self, update: FrameUpdate) -> bool:
-        """A new object, or a better top score for one (caller thread, under the lock)."""
-        worthy = False
-        for e in update.events:
-            if e.type == "end":
-                self._best_top.pop(e.id, None)
-            elif e.top_score > self._best_top.get(e.id, -1.0):
-                self._best_top[e.id] = e.top_score
-                worthy = True
-        return worthy and bool(update.tracks)
 
     # ------------------------------------------------------------------ worker thread
     def _set_retained(self, topic: str, payload: bytes) -> None:
@@ -331,71 +242,43 @@ class MqttPublisher:
                 log.exception("MQTT publisher: unexpected error; continuing")
                 time.sleep(0.5)
 
-    def _work_waiting(self) -> bool:
-        connected = self._link.connected
-        return bool(
-            self._events
-            or self._frames
-            or self._count_updates
-            or self._stats_keys is not None
-            or self._link.generation != self._worker_gen
-            or (connected and (self._retained.pending or self._announce or self._resync))
-            or (self._snapshot_src is not None and time.monotonic() >= self._next_snapshot)
-        )
+    def _link_work(self, announce: bool, resync: bool) -> bool:
+        """A new connection to take up, or something to send on the current one."""
+        return self._link.generation != self._worker_gen or (
+            self._link.connected and (self._retained.pending or announce or resync))
 
     def _step(self) -> bool:
         """One round of work; False when the worker should exit."""
-        with self._lock:
-            if not self._work_waiting():
-                timeout = 1.0
-                if (self._delivery is not None and self._delivery.inflight) or self._closing:
-                    timeout = 0.05
-                elif self._snapshot_src is not None:
-                    timeout = max(0.01, min(timeout, self._next_snapshot - time.monotonic()))
-                self._wake.wait(timeout)
-            events, self._events = self._events, []
-            frames = list(self._frames)
-            self._frames.clear()
-            count_updates, self._count_updates = self._count_updates, []
-            sighting, self._sighting = self._sighting, None
-            stats_keys, self._stats_keys = self._stats_keys, None
-            readings = self._stats_readings
-            snapshot = None
-            if self._snapshot_src is not None and time.monotonic() >= self._next_snapshot:
-                snapshot, self._snapshot_src = self._snapshot_src, None
-            closing = self._closing
+        delivery = self._delivery
+        assert self._spool is not None and delivery is not None
+        batch = self._inbox.take(self._link_work, lambda: bool(delivery.inflight))
         gen = self._link.generation
-        spool, delivery = self._spool, self._delivery
-        assert spool is not None and delivery is not None
-        self._record_events(events, sighting)
-        for counts, zone_counts, stationary in count_updates:
+        self._record_events(batch.events, batch.sighting)
+        for counts, zone_counts, stationary in batch.count_updates:
             self._fold_counts(counts, zone_counts, stationary)
-        if stats_keys is not None and self._announcer.observe_stats(stats_keys, readings):
-            with self._lock:
-                self._announce = True
-        if snapshot is not None:
-            self._render_snapshot(snapshot)
+        if batch.stats_keys is not None and self._announcer.observe_stats(batch.stats_keys, batch.readings):
+            self._inbox.reannounce()
+        if batch.snapshot is not None:
+            self._render_snapshot(batch.snapshot)
         if gen != self._worker_gen:  # new connection: paho dropped its queue; replay from the start
             delivery.restart()
             self._worker_gen = gen
-        with self._lock:  # the flags belong to the generation read above only if it is still current
-            connected = self._link.connected and self._link.generation == gen
-            if connected:
-                announce, self._announce = self._announce, False
-                birth, self._birth = self._birth and announce, False
-                resync, self._resync = self._resync, False
-        if connected:
+        # the flags belong to the generation read above only if it is still current
+        flags = self._inbox.take_flags(lambda: self._link.connected and self._link.generation == gen)
+        connected = flags is not None
+        if flags is not None:
+            announce, birth, resync = flags
             if announce:
                 self._send_discovery(gen, birth)
             if resync:
                 self._retained.resync()
             self._send_retained(gen)
-        self._send_feed(frames, gen, connected)
+        self._send_feed(batch.frames, gen, connected)
         delivery.collect_acks()
         if connected:
             delivery.replay(lambda topic, payload, qos, retain: self._link.publish(gen, topic, payload, qos, retain))
-        if closing:
-            return not self._flushed() and time.monotonic() < self._close_deadline
+        if batch.closing:
+            return not self._flushed() and time.monotonic() < self._inbox.close_deadline
         return True
 
     def _record_events(self, events: list[Event], sighting: tuple[float, tuple[TrackView, ...]] | None) -> None:
@@ -413,8 +296,7 @@ class MqttPublisher:
             journal.save(now)
 
     def _flushed(self) -> bool:
-        with self._lock:
-            pending = bool(self._events or self._frames or (self._retained.pending and self._link.connected))
+        pending = not self._inbox.drained() or (self._retained.pending and self._link.connected)
         return not pending and (self._delivery is None or self._delivery.idle)
 
     def _fold_counts(self, counts: Mapping[str, int], zone_counts: Mapping[tuple[str, str], int],
@@ -422,21 +304,18 @@ class MqttPublisher:
         for topic, payload in self._counts_out.fold(counts, zone_counts, stationary):
             self._set_retained(topic, payload)
         if self._announcer.observe(counts.keys(), (z for z, _ in zone_counts)):
-            with self._lock:
-                self._announce = True
+            self._inbox.reannounce()
 
     def _render_snapshot(self, update: FrameUpdate) -> None:
         from edgecam.publishers.mqtt.snapshot import render_snapshot  # cv2 only when snapshots are made
 
-        self._next_snapshot = time.monotonic() + self.settings.snapshot_interval_s
+        self._inbox.next_snapshot = time.monotonic() + self.settings.snapshot_interval_s
         jpeg = render_snapshot(update.frame, update.tracks, self.settings.snapshot_width, self.settings.snapshot_quality)
         self._set_retained(self.topics.snapshot, jpeg)
 
     def _send_discovery(self, gen: int, birth: bool = False) -> None:
         if not self._announcer.send(lambda t, p, r: self._link.publish(gen, t, p, _RETAINED_QOS, r) is not None, birth):
-            with self._lock:  # the connection went: retry on the next one
-                self._announce = True
-                self._birth = self._birth or birth
+            self._inbox.reannounce(birth)  # the connection went: retry on the next one
 
     def _send_retained(self, gen: int) -> None:
         for topic, payload in self._retained.take():
@@ -453,5 +332,4 @@ class MqttPublisher:
                 self.latency.record(update.frame.timestamp, time.time())
             if not sent:
                 connected = False
-                with self._lock:
-                    self._dropped_detections += 1
+                self._inbox.drop()
