@@ -17,7 +17,9 @@ def test_readme_is_short_and_its_links_resolve():
     assert {"tests/data/screenshots/live-view.jpg", "deploy/dev/SPEED.md", "systemd/README.md"} <= set(local)
     missing = [t for t in local if not (REPO / t).exists()]
     assert missing == []
-    for doc in ("deploy/dev/SPEED.md", "systemd/README.md", "edgecam/web/README.md"):
+    for doc in ("deploy/dev/SPEED.md", "systemd/README.md", "edgecam/web/README.md", "edgecam/tracking/README.md",
+                "edgecam/publishers/mqtt/README.md", "edgecam/sources/README.md", "edgecam/events/README.md",
+                "tests/README.md"):
         for t in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (REPO / doc).read_text()):
             if not re.match(r"[a-z]+://", t):
                 assert (REPO / doc).parent.joinpath(t).exists(), (doc, t)
