@@ -129,6 +129,7 @@ async function refreshEvents() {
 let regions = [];
 let sel = null;
 let drag = null;  // {index, moved} while a corner is dragged
+let swallowClick = false;  // the click the browser sends after a drag's release
 
 function newRegion(kind) {
   const names = new Set(regions.filter((r) => r.kind === "zone").map((r) => r.name));
@@ -267,12 +268,14 @@ function onMove(ev) {
 }
 
 function onUp() {
-  if (drag && drag.moved) changed();
-  setTimeout(() => { drag = null; }, 0);  // the click that follows a drag adds no point
+  // the drag ends here: a pointer move before the next press must not carry this corner along
+  // (browsers may run input events before a zero timeout); only the click that follows is swallowed
+  if (drag && drag.moved) { changed(); swallowClick = true; setTimeout(() => { swallowClick = false; }, 0); }
+  drag = null;
 }
 
 function onClick(ev) {
-  if (drag) return;
+  if (swallowClick) { swallowClick = false; return; }  // the click that ends a drag adds no point
   const p = pointer(ev);
   if (nearest(p) >= 0) return;  // a click on a corner selects it for dragging, it adds none
   sel.points.push(p);
