@@ -15,3 +15,13 @@ def wait_until(predicate, timeout: float = WAIT) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def read_frame(source, timeout: float = WAIT):
+    """The next frame of an opened source (anything with ``read(timeout)``); AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = source.read(0.5)
+        if frame is not None:
+            return frame
+    raise AssertionError("no frame")

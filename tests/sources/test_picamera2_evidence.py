@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import av
@@ -19,20 +18,12 @@ from edgecam.events.clips import ClipRecorder
 from edgecam.events.mainimage import MainImageRequests
 from edgecam.events.store import EventRecord, EventStore
 from edgecam.sources.picamera2 import PiCamera2Source
+from polling import read_frame
 from edgecam.sources.settings import PiCamera2Settings
 from tests.sources.fake_picamera2 import FakeCameraSystem
 from tests.sources.yuv_reference import colour_bars
 
-WAIT = 10.0
 
-
-def read_frame(src: PiCamera2Source):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        frame = src.read(0.5)
-        if frame is not None:
-            return frame
-    raise AssertionError("no frame")
 
 
 def test_main_stream_image_is_copied_only_when_wanted_and_has_the_main_size():

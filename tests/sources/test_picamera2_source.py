@@ -13,10 +13,9 @@ from edgecam.errors import ConfigError, SourceError, UsageError
 from edgecam.runtime.capture import CaptureThread
 from edgecam.sources.picamera2 import MISSING_PICAMERA2, PiCamera2Source
 from edgecam.sources.settings import PiCamera2Settings
+from polling import WAIT, read_frame
 from tests.sources.fake_picamera2 import FakeCameraSystem
 from tests.sources.yuv_reference import colour_bars
-
-WAIT = 10.0  # a generous deadline for things that take well under a second
 
 
 def cam_settings(**kw) -> PiCamera2Settings:
@@ -33,13 +32,6 @@ def opened(system: FakeCameraSystem, **kw) -> PiCamera2Source:
     return src
 
 
-def read_frame(src: PiCamera2Source):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        frame = src.read(0.5)
-        if frame is not None:
-            return frame
-    raise AssertionError("no frame")
 
 
 def test_default_yuv420_lores_has_the_right_colours():
